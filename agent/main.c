@@ -1,0 +1,2 @@
+/* shadowmap-agent: being written. */
+int main(void) { return 0; }
