@@ -69,6 +69,11 @@ decode_l4(struct pkt *p, const uint8_t *l4, uint32_t avail, uint32_t l4_len)
 	p->payload_caplen = 0;
 	p->payload_len = 0;
 	switch (p->l4_proto) {
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if (avail >= 1 && l4_len >= 1)
+			p->icmp_type = l4[0];
+		return;
 	case IPPROTO_TCP:
 		if (avail < 20 || l4_len < 20)
 			return;
@@ -305,6 +310,7 @@ decode_frame(int dlt, const uint8_t *frame, uint32_t caplen, uint32_t wirelen,
 	int64_t ts = p->ts;
 	memset(p, 0, sizeof(*p));
 	p->ts = ts;
+	p->icmp_type = 0xff;
 	if (wirelen < caplen)
 		wirelen = caplen;
 

@@ -26,6 +26,7 @@ struct pkt {
 	uint8_t frag;             /* enum pkt_frag */
 	uint8_t has_ports;        /* TCP, UDP or SCTP header was read */
 	uint8_t tcp_flags;
+	uint8_t icmp_type;        /* ICMP and ICMPv6; 0xff when unread */
 	uint32_t tcp_seq;
 	uint32_t frag_id;         /* IPv4 identification / IPv6 fragment id */
 	uint16_t sport, dport;    /* 0 when the protocol has none */

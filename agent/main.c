@@ -1,2 +1,626 @@
-/* shadowmap-agent: being written. */
-int main(void) { return 0; }
+/*
+ * shadowmap-agent: captures traffic (live with -i, from a pcap/pcapng file
+ * with -r), classifies flows and writes usage summaries as JSON lines.
+ * This file is the command line, the capture loop and the output files;
+ * the packet path is engine.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shadowmap/config.h"
+#include "shadowmap/domain.h"
+#include "shadowmap/log.h"
+#include "shadowmap/sig.h"
+#include "shadowmap/timefmt.h"
+#include "shadowmap/usage.h"
+
+#include "decode.h"
+#include "engine.h"
+
+#ifndef SHADOWMAP_VERSION
+#define SHADOWMAP_VERSION "dev"
+#endif
+
+/* Exit statuses (docs/agent.md). */
+#define EXIT_OK 0
+#define EXIT_INPUT 1  /* bad input or output: what was read is still written */
+#define EXIT_USAGE 2  /* bad command line, config or signatures */
+
+struct settings {
+	char *read_file;
+	char *interface;
+	char *filter;
+	char *output;
+	char *flows_output;
+	char *signatures;
+	int64_t bucket_seconds;
+	int64_t max_flows;
+	int64_t max_detecting;
+	int64_t idle_timeout;
+	int64_t tcp_idle_timeout;
+	int64_t tcp_close_timeout;
+	int64_t active_timeout;
+	int64_t detect_timeout;
+	int64_t dpi_max_packets;
+	int64_t dns_cache_size;
+	int64_t dns_ttl_floor;
+	int64_t dns_ttl_max;
+	int64_t snaplen;
+	int64_t promisc;
+	int64_t buffer_mb;
+};
+
+#define OFF(f) offsetof(struct settings, f)
+
+static const struct cfg_option options[] = {
+	{ "read", CFG_PATH, 0, 0, NULL, OFF(read_file), 0,
+	  "read packets from a pcap or pcapng file (same as -r)" },
+	{ "interface", CFG_STRING, 0, 0, NULL, OFF(interface), 0,
+	  "capture live on this interface (same as -i)" },
+	{ "filter", CFG_STRING, 0, 0, NULL, OFF(filter), 0,
+	  "BPF filter expression (same as -f)" },
+	{ "output", CFG_PATH, 0, 0, "-", OFF(output), 0,
+	  "usage summaries as JSON lines, - for stdout (same as -o)" },
+	{ "flows", CFG_PATH, 0, 0, NULL, OFF(flows_output), 0,
+	  "also write one JSON line per finished flow here" },
+	{ "signatures", CFG_PATH, 0, 0, NULL, OFF(signatures), 0,
+	  "signature directory or file (default: the built-in signatures)" },
+	{ "bucket-seconds", CFG_SECONDS, 10, 86400, "300", OFF(bucket_seconds), 0,
+	  "length of a summary's time bucket" },
+	{ "max-flows", CFG_INT, 1, 16777216, "262144", OFF(max_flows), 0,
+	  "flows tracked at once; beyond, packets are counted untracked" },
+	{ "max-detecting", CFG_INT, 1, 16777216, "65536", OFF(max_detecting), 0,
+	  "flows under classification at once; beyond, new flows skip DPI" },
+	{ "idle-timeout", CFG_SECONDS, 1, 86400, "120", OFF(idle_timeout), 0,
+	  "a UDP, ICMP or other non-TCP flow ends after this long without packets" },
+	{ "tcp-idle-timeout", CFG_SECONDS, 1, 86400, "300", OFF(tcp_idle_timeout), 0,
+	  "an open TCP flow ends after this long without packets" },
+	{ "tcp-close-timeout", CFG_SECONDS, 1, 3600, "10", OFF(tcp_close_timeout), 0,
+	  "a TCP flow ends this long after FIN both ways or RST" },
+	{ "active-timeout", CFG_SECONDS, 60, 604800, "1800", OFF(active_timeout), 0,
+	  "a flow is reported and goes on as a new one after this long" },
+	{ "detect-timeout", CFG_SECONDS, 1, 600, "30", OFF(detect_timeout), 0,
+	  "longest a flow stays under classification" },
+	{ "dpi-max-packets", CFG_INT, 1, 1000, "32", OFF(dpi_max_packets), 0,
+	  "packets of a flow given to classification at most" },
+	{ "dns-cache-size", CFG_INT, 16, 16777216, "65536", OFF(dns_cache_size), 0,
+	  "server addresses remembered from DNS answers" },
+	{ "dns-ttl-floor", CFG_SECONDS, 0, 604800, "300", OFF(dns_ttl_floor), 0,
+	  "a DNS answer names its addresses at least this long" },
+	{ "dns-ttl-max", CFG_SECONDS, 1, 2592000, "86400", OFF(dns_ttl_max), 0,
+	  "and at most this long" },
+	{ "snaplen", CFG_INT, 256, 262144, "4096", OFF(snaplen), 0,
+	  "bytes captured per packet (live)" },
+	{ "promisc", CFG_BOOL, 0, 1, "true", OFF(promisc), 0,
+	  "promiscuous mode (live; a mirror port needs it)" },
+	{ "buffer-mb", CFG_INT, 1, 4096, "32", OFF(buffer_mb), 0,
+	  "kernel capture buffer (live)" },
+	{ NULL, 0, 0, 0, NULL, 0, 0, NULL },
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* ---- output files ---- */
+
+struct out_file {
+	FILE *fp;
+	const char *name; /* for messages */
+	int is_stdout;
+	int failed;
+	struct sbuf line;
+};
+
+static int
+out_open(struct out_file *o, const char *path)
+{
+	memset(o, 0, sizeof(*o));
+	sbuf_init(&o->line, 1 << 20);
+	if (strcmp(path, "-") == 0) {
+		o->fp = stdout;
+		o->name = "standard output";
+		o->is_stdout = 1;
+		return 0;
+	}
+	o->name = path;
+	o->fp = fopen(path, "w");
+	if (!o->fp) {
+		log_error("cannot open %s for writing: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+out_write_line(struct out_file *o)
+{
+	if (o->failed)
+		return -1;
+	if (sbuf_addc(&o->line, '\n') < 0 ||
+	    fwrite(o->line.data, 1, o->line.len, o->fp) != o->line.len) {
+		log_error("cannot write to %s: %s", o->name, strerror(errno));
+		o->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+out_flush(struct out_file *o)
+{
+	if (!o->fp || o->failed)
+		return o->failed ? -1 : 0;
+	if (fflush(o->fp) != 0) {
+		log_error("cannot write to %s: %s", o->name, strerror(errno));
+		o->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Returns -1 when anything written was lost (a full disk shows here). */
+static int
+out_close(struct out_file *o)
+{
+	int rc = out_flush(o);
+	if (o->fp && !o->is_stdout && fclose(o->fp) != 0 && rc == 0) {
+		log_error("cannot write to %s: %s", o->name, strerror(errno));
+		rc = -1;
+	}
+	o->fp = NULL;
+	sbuf_free(&o->line);
+	return o->failed ? -1 : rc;
+}
+
+struct sinks_ctx {
+	struct out_file usage, flows;
+	int have_flows;
+};
+
+static int
+sink_usage(void *arg, const struct usage_record *r)
+{
+	struct sinks_ctx *s = arg;
+	sbuf_reset(&s->usage.line);
+	if (usage_record_to_json(r, &s->usage.line) < 0) {
+		log_error("a usage record is larger than 1 MiB; this is a bug");
+		return -1;
+	}
+	return out_write_line(&s->usage);
+}
+
+static int
+sink_flow(void *arg, const struct flow_record *r)
+{
+	struct sinks_ctx *s = arg;
+	sbuf_reset(&s->flows.line);
+	if (flow_record_to_json(r, &s->flows.line) < 0)
+		return -1;
+	return out_write_line(&s->flows);
+}
+
+/* ---- capture ---- */
+
+static int64_t
+wall_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static pcap_t *
+open_capture(const struct settings *s, const char **what)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p;
+
+	errbuf[0] = '\0';
+	if (s->read_file) {
+		*what = s->read_file;
+		p = pcap_open_offline_with_tstamp_precision(s->read_file,
+							    PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+		if (!p) {
+			log_error("cannot read %s: %s", s->read_file, errbuf);
+			return NULL;
+		}
+		return p;
+	}
+	*what = s->interface;
+	p = pcap_create(s->interface, errbuf);
+	if (!p) {
+		log_error("cannot capture on %s: %s", s->interface, errbuf);
+		return NULL;
+	}
+	pcap_set_snaplen(p, (int)s->snaplen);
+	pcap_set_promisc(p, (int)s->promisc);
+	/* short timeout so that buckets close on time on a quiet link */
+	pcap_set_timeout(p, 200);
+	pcap_set_buffer_size(p, (int)(s->buffer_mb * 1024 * 1024));
+	pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_MICRO);
+	int rc = pcap_activate(p);
+	if (rc < 0) {
+		log_error("cannot capture on %s: %s", s->interface,
+			  rc == PCAP_ERROR ? pcap_geterr(p) : pcap_statustostr(rc));
+		pcap_close(p);
+		return NULL;
+	}
+	if (rc > 0)
+		log_warnx("%s: %s", s->interface, pcap_statustostr(rc));
+	return p;
+}
+
+static int
+apply_filter(pcap_t *p, const char *what, const char *filter)
+{
+	struct bpf_program prog;
+	if (!filter)
+		return 0;
+	if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+		log_error("bad filter \"%s\": %s", filter, pcap_geterr(p));
+		return -1;
+	}
+	int rc = pcap_setfilter(p, &prog);
+	pcap_freecode(&prog);
+	if (rc < 0) {
+		log_error("%s: cannot set filter \"%s\": %s", what, filter, pcap_geterr(p));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+engine_config_from(const struct settings *s, struct engine_config *c)
+{
+	engine_config_defaults(c);
+	c->bucket_usec = s->bucket_seconds * USEC_PER_SEC;
+	c->max_flows = (uint32_t)s->max_flows;
+	c->max_detecting = (uint32_t)s->max_detecting;
+	c->idle_usec[FLOW_TC_TCP] = s->tcp_idle_timeout * USEC_PER_SEC;
+	c->idle_usec[FLOW_TC_TCP_CLOSED] = s->tcp_close_timeout * USEC_PER_SEC;
+	c->idle_usec[FLOW_TC_UDP] = s->idle_timeout * USEC_PER_SEC;
+	c->idle_usec[FLOW_TC_OTHER] = s->idle_timeout * USEC_PER_SEC;
+	c->active_usec = s->active_timeout * USEC_PER_SEC;
+	c->detect_usec = s->detect_timeout * USEC_PER_SEC;
+	c->dpi_max_packets = (uint32_t)s->dpi_max_packets;
+	c->dns_cache_size = (uint32_t)s->dns_cache_size;
+	c->dns_ttl_floor = (uint32_t)s->dns_ttl_floor;
+	c->dns_ttl_max = (uint32_t)s->dns_ttl_max;
+}
+
+static void
+report_stats(const char *what, const struct engine_stats *st, pcap_t *p, int live)
+{
+	log_info("%s: %llu frames, %llu IP packets, %llu IP bytes, %llu flows "
+		 "(named by SNI %llu, QUIC %llu, HTTP %llu, DNS %llu, certificate %llu), "
+		 "%llu summaries",
+		 what, (unsigned long long)st->frames, (unsigned long long)st->ip_packets,
+		 (unsigned long long)st->ip_bytes, (unsigned long long)st->flows,
+		 (unsigned long long)st->named_sni, (unsigned long long)st->named_quic,
+		 (unsigned long long)st->named_http, (unsigned long long)st->named_dns,
+		 (unsigned long long)st->named_cert, (unsigned long long)st->records);
+	if (st->table_full_packets)
+		log_warnx("%s: flow table was full: %llu packets counted untracked "
+			  "(raise max-flows)", what, (unsigned long long)st->table_full_packets);
+	if (st->detect_skipped)
+		log_warnx("%s: %llu flows were not classified: too many at once "
+			  "(raise max-detecting)", what, (unsigned long long)st->detect_skipped);
+	if (st->malformed)
+		log_warnx("%s: %llu IP packets had unreadable headers (%llu without a "
+			  "length, not counted)", what, (unsigned long long)st->malformed,
+			  (unsigned long long)st->malformed_no_len);
+	if (st->fragments_orphan)
+		log_info("%s: %llu IP fragments matched no flow (counted untracked)", what,
+			 (unsigned long long)st->fragments_orphan);
+	if (st->late_packets)
+		log_info("%s: %llu packets had time stamps behind a closed bucket", what,
+			 (unsigned long long)st->late_packets);
+	if (st->oom_drops)
+		log_warnx("%s: out of memory %llu times: some counters were lost", what,
+			  (unsigned long long)st->oom_drops);
+	if (live) {
+		struct pcap_stat ps;
+		if (pcap_stats(p, &ps) == 0 && (ps.ps_drop || ps.ps_ifdrop))
+			log_warnx("%s: the kernel dropped %u packets (interface: %u); "
+				  "raise buffer-mb or filter", what, ps.ps_drop, ps.ps_ifdrop);
+	}
+}
+
+static int
+run_capture(const struct settings *s, const sig_db *sigs)
+{
+	struct sinks_ctx sinks;
+	struct engine_config ecfg;
+	struct engine *e = NULL;
+	const char *what = NULL;
+	int rc = EXIT_INPUT;
+	int live = s->read_file == NULL;
+	pcap_t *p = open_capture(s, &what);
+
+	memset(&sinks, 0, sizeof(sinks));
+	if (!p)
+		return EXIT_INPUT;
+	int dlt = pcap_datalink(p);
+	if (!decode_linktype_supported(dlt)) {
+		const char *name = pcap_datalink_val_to_name(dlt);
+		log_error("%s: link type %d (%s) is not supported (supported: EN10MB, "
+			  "LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP)", what, dlt,
+			  name ? name : "unknown");
+		pcap_close(p);
+		return EXIT_INPUT;
+	}
+	if (apply_filter(p, what, s->filter) < 0) {
+		pcap_close(p);
+		return EXIT_USAGE;
+	}
+	if (out_open(&sinks.usage, s->output) < 0) {
+		pcap_close(p);
+		return EXIT_INPUT;
+	}
+	if (s->flows_output) {
+		if (out_open(&sinks.flows, s->flows_output) < 0)
+			goto out;
+		sinks.have_flows = 1;
+	}
+	engine_config_from(s, &ecfg);
+	struct engine_sinks es = { sink_usage, sinks.have_flows ? sink_flow : NULL, &sinks };
+	e = engine_new(&ecfg, sigs, &es);
+	if (!e)
+		goto out;
+
+	if (live) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		log_info("capturing on %s", what);
+	}
+
+	struct pcap_pkthdr *hdr;
+	const u_char *data;
+	uint64_t n = 0;
+	int r;
+	int64_t next_flush = 0;
+	while (!stop_requested && !engine_failed(e)) {
+		r = pcap_next_ex(p, &hdr, &data);
+		if (r == 1) {
+			n++;
+			int64_t ts = (int64_t)hdr->ts.tv_sec * USEC_PER_SEC + hdr->ts.tv_usec;
+			engine_frame(e, dlt, ts, data, hdr->caplen, hdr->len);
+		} else if (r == 0) {
+			/* live timeout: let the clock move on a quiet link */
+			engine_tick(e, wall_usec());
+		} else if (r == PCAP_ERROR_BREAK) {
+			break;
+		} else if (r == PCAP_ERROR) {
+			log_error("%s: capture cut short after packet %llu: %s; the summaries "
+				  "of what was read are written", what, (unsigned long long)n,
+				  pcap_geterr(p));
+			goto finish;
+		}
+		if (live) {
+			int64_t now = wall_usec();
+			if (now >= next_flush) {
+				engine_tick(e, now);
+				out_flush(&sinks.usage);
+				if (sinks.have_flows)
+					out_flush(&sinks.flows);
+				next_flush = now + USEC_PER_SEC;
+			}
+		}
+	}
+	rc = EXIT_OK;
+finish:
+	if (engine_finish(e) < 0)
+		rc = EXIT_INPUT;
+	struct engine_stats st;
+	engine_get_stats(e, &st);
+	report_stats(what, &st, p, live);
+out:
+	if (out_close(&sinks.usage) < 0)
+		rc = EXIT_INPUT;
+	if (sinks.have_flows && out_close(&sinks.flows) < 0)
+		rc = EXIT_INPUT;
+	engine_free(e);
+	pcap_close(p);
+	return rc;
+}
+
+/* ---- --lookup ---- */
+
+static int
+run_lookup(const sig_db *sigs, char **names, int n)
+{
+	char norm[DOMAIN_MAX], domain[DOMAIN_MAX];
+	for (int i = 0; i < n; i++) {
+		const char *app = "-", *category = "-", *dom = "-";
+		if (domain_normalize(names[i], strlen(names[i]), norm, sizeof(norm)) > 0) {
+			const struct sig_app *a = sig_match_name(sigs, norm, NULL);
+			if (a) {
+				app = a->slug;
+				category = a->category;
+			}
+			if (domain_registrable(norm, domain, sizeof(domain)) == 0)
+				dom = domain;
+		}
+		printf("%s\t%s\t%s\t%s\n", names[i], app, category, dom);
+	}
+	if (fflush(stdout) != 0) {
+		log_error("cannot write to standard output: %s", strerror(errno));
+		return EXIT_INPUT;
+	}
+	return EXIT_OK;
+}
+
+static void
+usage(FILE *fp)
+{
+	struct sbuf sb;
+	sbuf_init(&sb, 1 << 16);
+	cfg_help(options, &sb);
+	fprintf(fp,
+		"usage: shadowmap-agent -r FILE | -i IFACE [-f FILTER] [-o PATH] [options]\n"
+		"       shadowmap-agent --lookup NAME...\n"
+		"       shadowmap-agent -n [-c CONFIG] [--signatures DIR]\n"
+		"\n"
+		"Captures traffic, names and classifies its flows, and writes SaaS usage\n"
+		"summaries (one JSON object per line, docs/usage-format.md).\n"
+		"\n"
+		"  -r FILE          read a pcap or pcapng file\n"
+		"  -i IFACE         capture live on IFACE\n"
+		"  -f FILTER        BPF filter expression\n"
+		"  -o PATH          write summaries to PATH (- for stdout, the default)\n"
+		"  -c FILE          read settings from a YAML file (command line wins)\n"
+		"  -n, --check      check settings and signatures, then exit\n"
+		"  --lookup NAME... print name, app, category and registrable domain\n"
+		"  -q, -v           quieter, more verbose\n"
+		"  -V, --version    print the version\n"
+		"\nSettings (also keys of the config file):\n%s", sb.data ? sb.data : "");
+	sbuf_free(&sb);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct settings s;
+	char err[1024];
+	int rc = EXIT_USAGE;
+	int check_only = 0, lookup = 0;
+	const char *config_path = NULL;
+	enum log_level level = LOG_LEVEL_INFO;
+	sig_db *sigs = NULL;
+
+	log_init("shadowmap-agent", level);
+	memset(&s, 0, sizeof(s));
+	if (cfg_defaults(options, &s, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+
+	/* Long options come from the settings table; a few are modes. */
+	enum { OPT_LOOKUP = 1000, OPT_CHECK, OPT_VERSION, OPT_HELP, OPT_FIRST_SETTING };
+	size_t n_settings = 0;
+	while (options[n_settings].name)
+		n_settings++;
+	struct option *longopts = calloc(n_settings + 5, sizeof(*longopts));
+	if (!longopts)
+		fatalx("out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < n_settings; i++)
+		longopts[k++] = (struct option){ options[i].name, required_argument, NULL,
+						 (int)(OPT_FIRST_SETTING + i) };
+	longopts[k++] = (struct option){ "lookup", no_argument, NULL, OPT_LOOKUP };
+	longopts[k++] = (struct option){ "check", no_argument, NULL, OPT_CHECK };
+	longopts[k++] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
+	longopts[k++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+
+	/* First pass: only -c, so the command line can override the file. */
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "r:i:f:o:c:nqvVh", longopts, NULL)) != -1)
+		if (c == 'c')
+			config_path = optarg;
+	if (config_path && cfg_load_file(options, &s, config_path, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	optind = 0; /* GNU getopt: 0 restarts the scan from scratch */
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "r:i:f:o:c:nqvVh", longopts, NULL)) != -1) {
+		const char *name = NULL;
+		char where[96];
+		switch (c) {
+		case 'r': name = "read"; break;
+		case 'i': name = "interface"; break;
+		case 'f': name = "filter"; break;
+		case 'o': name = "output"; break;
+		case 'c': continue;
+		case 'n':
+		case OPT_CHECK: check_only = 1; continue;
+		case 'q': level = LOG_LEVEL_WARN; continue;
+		case 'v': level = LOG_LEVEL_DEBUG; continue;
+		case 'V':
+		case OPT_VERSION:
+			printf("shadowmap-agent %s\n", SHADOWMAP_VERSION);
+			rc = EXIT_OK;
+			goto out;
+		case 'h':
+		case OPT_HELP:
+			usage(stdout);
+			rc = EXIT_OK;
+			goto out;
+		case OPT_LOOKUP: lookup = 1; continue;
+		default:
+			if (c >= OPT_FIRST_SETTING && c < OPT_FIRST_SETTING + (int)n_settings) {
+				name = options[c - OPT_FIRST_SETTING].name;
+				break;
+			}
+			usage(stderr);
+			goto out;
+		}
+		snprintf(where, sizeof(where), "--%s", name);
+		if (cfg_set(options, &s, name, optarg, where, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+	log_set_level(level);
+
+	if (domain_init() < 0) {
+		log_error("cannot load the public suffix list (libpsl)");
+		rc = EXIT_INPUT;
+		goto out;
+	}
+	const char *sigpath = s.signatures ? s.signatures : sig_default_dir();
+	sigs = sig_db_new();
+	if (!sigs || sig_db_load_path(sigs, sigpath, err, sizeof(err)) < 0 ||
+	    sig_db_finalize(sigs, err, sizeof(err)) < 0) {
+		log_error("%s", sigs ? err : "out of memory");
+		goto out;
+	}
+
+	if (lookup) {
+		if (optind >= argc) {
+			log_error("--lookup needs at least one name");
+			goto out;
+		}
+		rc = run_lookup(sigs, argv + optind, argc - optind);
+		goto out;
+	}
+	if (optind < argc) {
+		log_error("unexpected argument \"%s\" (see --help)", argv[optind]);
+		goto out;
+	}
+	if (s.read_file && s.interface) {
+		log_error("-r and -i exclude each other");
+		goto out;
+	}
+	if (check_only) {
+		log_info("settings and %zu apps in %s: OK", sig_db_app_count(sigs), sigpath);
+		rc = EXIT_OK;
+		goto out;
+	}
+	if (!s.read_file && !s.interface) {
+		log_error("nothing to read: give -r FILE or -i IFACE (see --help)");
+		goto out;
+	}
+	rc = run_capture(&s, sigs);
+out:
+	sig_db_free(sigs);
+	domain_cleanup();
+	cfg_free(options, &s);
+	free(longopts);
+	return rc;
+}

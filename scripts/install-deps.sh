@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every build, test and benchmark dependency of shadowmap from Debian's archive.
-# Safe to run again: apt-get skips what is already there.
+# Installs every build, test and benchmark dependency of shadowmap from
+# Debian's archive (bookworm). Safe to run again: apt-get skips what is there.
 set -euo pipefail
 
 pkgs=(
@@ -8,15 +8,24 @@ pkgs=(
   libpcap-dev libndpi-dev libndpi-bin libgcrypt20-dev
   libfyaml-dev libpsl-dev publicsuffix libjansson-dev
   libcmocka-dev
-  tcpdump tcpreplay iproute2 python3
+  python3 python3-cryptography python3-yaml
+  tcpdump tcpreplay iproute2 time
 )
 
+sudo=
 if [ "$(id -u)" -ne 0 ]; then
   sudo=sudo
-else
-  sudo=
 fi
 
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

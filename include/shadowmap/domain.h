@@ -21,6 +21,10 @@ void domain_cleanup(void);
  * lower case, no trailing dot, no ":port". Returns its length, or -1 when
  * the input is not a DNS name (empty, too long, a label over 63, bytes
  * outside letters, digits, '-', '_' and '.', or an IP literal).
+ * "[v6]" and "[v6]:port" are addresses, so -1; so is a name whose last
+ * label is a number ("10.1", "0x7f.1"), which resolvers read as IPv4.
+ * Single labels ("localhost") are names. out may be in (in place); on -1
+ * out holds "".
  */
 int domain_normalize(const char *in, size_t in_len, char *out, size_t out_size);
 
@@ -29,7 +33,11 @@ int domain_normalize(const char *in, size_t in_len, char *out, size_t out_size);
  * public suffix list ("files.slack-edge.com" -> "slack-edge.com",
  * "foo.bar.co.uk" -> "bar.co.uk", "x.s3.amazonaws.com" -> "amazonaws.com").
  * Writes into out; returns 0, or -1 when the name is itself a public
- * suffix or has none.
+ * suffix or has none. PRIVATE-section entries are ignored ("user.github.io"
+ * -> "github.io"); an unlisted TLD follows the list's implicit "*" rule
+ * ("host.corp.internal" -> "corp.internal"), so a single label
+ * ("localhost", "printer") is a public suffix: -1, and callers keep the
+ * name as it is. IP literals: -1. Thread-safe after domain_init.
  */
 int domain_registrable(const char *name, char *out, size_t out_size);
 

@@ -48,15 +48,19 @@ void sig_db_free(sig_db *db);
  * Loads a YAML file, or every *.yaml / *.yml file of a directory and its
  * subdirectories in name order. Returns 0, or -1 with a one-line
  * "file:line: reason" in err. Files loaded later may add apps and
- * categories; a slug defined twice is an error.
+ * categories; a slug defined twice is an error. (A problem with a file as a
+ * whole, such as a missing file, is "file: reason".) After an error the
+ * database holds what loaded before it: free it. Schema: signatures/README.md.
  */
 int sig_db_load_path(sig_db *db, const char *path, char *err, size_t errlen);
 
 /*
  * Checks cross references (every app's category exists, no domain claimed
  * by two apps, no nDPI protocol mapped to two apps) and builds the indexes.
- * Must be called once after loading and before any match. Returns 0, or -1
- * with "file:line: reason" in err.
+ * Must be called once after loading and before any match (until then, and
+ * after a failed finalize, nothing matches). Returns 0, or -1 with
+ * "file:line: reason" in err. Afterwards the database is read-only: the
+ * lookups below allocate nothing and may run in several threads at once.
  */
 int sig_db_finalize(sig_db *db, char *err, size_t errlen);
 

@@ -1,0 +1,235 @@
+/*
+ * nDPI 4.2 behind a small interface (dpi.h). Only this file includes nDPI
+ * headers and reaches into struct ndpi_flow_struct.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <ndpi_api.h>
+
+#include "shadowmap/domain.h"
+#include "shadowmap/log.h"
+
+#include "dpi.h"
+
+#define NAME_SLOTS 4096 /* (master, app) pairs we can intern; nDPI has ~300 protocols */
+
+struct dpi {
+	struct ndpi_detection_module_struct *mod;
+	/* interned "master.app" names: open addressing on the pair */
+	uint32_t keys[NAME_SLOTS];   /* (master << 16 | app) + 1, 0 = empty */
+	uint16_t ids[NAME_SLOTS];
+	char *names[NAME_SLOTS];     /* by id */
+	uint16_t n_names;
+};
+
+struct dpi_flow {
+	struct ndpi_flow_struct *nf;
+	ndpi_protocol proto;
+	int detected;
+	char cert_name[DOMAIN_MAX];
+};
+
+static uint16_t
+dpi_intern(struct dpi *d, ndpi_protocol p)
+{
+	uint32_t key = ((uint32_t)p.master_protocol << 16 | p.app_protocol) + 1;
+	uint32_t h = (key * 2654435761u) & (NAME_SLOTS - 1);
+
+	for (uint32_t i = 0; i < NAME_SLOTS; i++) {
+		uint32_t s = (h + i) & (NAME_SLOTS - 1);
+		if (d->keys[s] == key)
+			return d->ids[s];
+		if (d->keys[s] == 0) {
+			if (d->n_names + 1 >= NAME_SLOTS)
+				return 0;
+			char buf[64];
+			ndpi_protocol2name(d->mod, p, buf, sizeof(buf));
+			char *name = strdup(buf);
+			if (!name)
+				return 0;
+			uint16_t id = ++d->n_names;
+			d->names[id] = name;
+			d->keys[s] = key;
+			d->ids[s] = id;
+			return id;
+		}
+	}
+	return 0;
+}
+
+struct dpi *
+dpi_new(void)
+{
+	struct dpi *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->mod = ndpi_init_detection_module(ndpi_no_prefs);
+	if (!d->mod) {
+		free(d);
+		return NULL;
+	}
+	NDPI_PROTOCOL_BITMASK all;
+	NDPI_BITMASK_SET_ALL(all);
+	ndpi_set_protocol_detection_bitmask2(d->mod, &all);
+	ndpi_finalize_initialization(d->mod);
+	d->names[0] = strdup("Unknown");
+	if (!d->names[0]) {
+		dpi_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void
+dpi_free(struct dpi *d)
+{
+	if (!d)
+		return;
+	if (d->mod)
+		ndpi_exit_detection_module(d->mod);
+	for (unsigned i = 0; i <= d->n_names; i++)
+		free(d->names[i]);
+	free(d);
+}
+
+struct dpi_flow *
+dpi_flow_new(struct dpi *d)
+{
+	(void)d;
+	struct dpi_flow *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->nf = ndpi_flow_malloc(SIZEOF_FLOW_STRUCT);
+	if (!f->nf) {
+		free(f);
+		return NULL;
+	}
+	memset(f->nf, 0, SIZEOF_FLOW_STRUCT);
+	return f;
+}
+
+void
+dpi_flow_free(struct dpi_flow *f)
+{
+	if (!f)
+		return;
+	if (f->nf)
+		ndpi_free_flow(f->nf);
+	free(f);
+}
+
+int
+dpi_packet(struct dpi *d, struct dpi_flow *f, const uint8_t *l3, uint32_t len,
+	   int64_t ts_usec)
+{
+	if (len > 0xffff)
+		len = 0xffff;
+	f->proto = ndpi_detection_process_packet(d->mod, f->nf, l3, (unsigned short)len,
+						 (uint64_t)(ts_usec / 1000));
+	if (f->proto.app_protocol != NDPI_PROTOCOL_UNKNOWN ||
+	    f->proto.master_protocol != NDPI_PROTOCOL_UNKNOWN)
+		f->detected = 1;
+	return f->detected;
+}
+
+int
+dpi_wants_more(struct dpi *d, struct dpi_flow *f)
+{
+	return ndpi_extra_dissection_possible(d->mod, f->nf) != 0;
+}
+
+static int
+is_dns_like(uint16_t p)
+{
+	return p == NDPI_PROTOCOL_DNS || p == NDPI_PROTOCOL_MDNS || p == NDPI_PROTOCOL_LLMNR ||
+	       p == NDPI_PROTOCOL_NETBIOS;
+}
+
+static int
+is_tls_like(uint16_t p)
+{
+	return p == NDPI_PROTOCOL_TLS || p == NDPI_PROTOCOL_DTLS || p == NDPI_PROTOCOL_QUIC ||
+	       p == NDPI_PROTOCOL_DOH_DOT;
+}
+
+/* First usable name of the certificate nDPI parsed: SAN list first. */
+static void
+dpi_take_cert_name(struct dpi_flow *f)
+{
+	struct ndpi_flow_struct *nf = f->nf;
+	uint16_t m = nf->detected_protocol_stack[1], a = nf->detected_protocol_stack[0];
+
+	f->cert_name[0] = '\0';
+	if (!is_tls_like(m) && !is_tls_like(a))
+		return;
+	const char *list = nf->protos.tls_quic.server_names;
+	if (!list)
+		return;
+	/* entries are comma-separated; take the first that normalises */
+	const char *p = list;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *name = p;
+		if (n > 2 && name[0] == '*' && name[1] == '.') {
+			name += 2;
+			n -= 2;
+		}
+		if (domain_normalize(name, n, f->cert_name, sizeof(f->cert_name)) > 0)
+			return;
+		f->cert_name[0] = '\0';
+		if (!end)
+			break;
+		p = end + 1;
+	}
+}
+
+void
+dpi_finish(struct dpi *d, struct dpi_flow *f, struct dpi_verdict *v)
+{
+	if (!f->detected) {
+		uint8_t guessed = 0;
+		f->proto = ndpi_detection_giveup(d->mod, f->nf, 1, &guessed);
+	}
+	dpi_take_cert_name(f);
+	memset(v, 0, sizeof(*v));
+	v->name_id = dpi_intern(d, f->proto);
+	switch (f->nf->confidence) {
+	case NDPI_CONFIDENCE_MATCH_BY_PORT:
+		v->confidence = DPI_CONF_PORT;
+		break;
+	case NDPI_CONFIDENCE_MATCH_BY_IP:
+		v->confidence = DPI_CONF_IP;
+		break;
+	case NDPI_CONFIDENCE_DPI_CACHE:
+		v->confidence = DPI_CONF_CACHE;
+		break;
+	case NDPI_CONFIDENCE_DPI:
+		v->confidence = DPI_CONF_PAYLOAD;
+		break;
+	default:
+		v->confidence = DPI_CONF_UNKNOWN;
+		break;
+	}
+	if (f->proto.app_protocol != NDPI_PROTOCOL_UNKNOWN)
+		v->app_name = ndpi_get_proto_name(d->mod, f->proto.app_protocol);
+	if (f->proto.master_protocol != NDPI_PROTOCOL_UNKNOWN)
+		v->master_name = ndpi_get_proto_name(d->mod, f->proto.master_protocol);
+	v->is_dns_like = is_dns_like(f->proto.master_protocol) ||
+			 is_dns_like(f->proto.app_protocol);
+}
+
+const char *
+dpi_cert_name(struct dpi_flow *f)
+{
+	return f->cert_name[0] ? f->cert_name : NULL;
+}
+
+const char *
+dpi_name(const struct dpi *d, uint16_t name_id)
+{
+	if (name_id > d->n_names || !d->names[name_id])
+		return "Unknown";
+	return d->names[name_id];
+}

@@ -1,0 +1,65 @@
+/*
+ * The one door to nDPI: every call into libndpi goes through this file, so
+ * the next nDPI version is a one-file change. A flow's nDPI state exists
+ * only while it is being classified.
+ */
+#ifndef SHADOWMAP_DPI_H
+#define SHADOWMAP_DPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dpi;
+struct dpi_flow;
+
+enum dpi_confidence {
+	DPI_CONF_UNKNOWN = 0,
+	DPI_CONF_PORT,    /* guessed from ports */
+	DPI_CONF_IP,      /* guessed from the server's address */
+	DPI_CONF_CACHE,   /* from nDPI's cache of earlier flows */
+	DPI_CONF_PAYLOAD, /* the packets themselves */
+};
+
+struct dpi_verdict {
+	uint16_t name_id;            /* dpi_name(): "TLS.Google", "BitTorrent" */
+	uint8_t confidence;          /* enum dpi_confidence */
+	const char *app_name;        /* nDPI's app protocol name ("Google"), or NULL */
+	const char *master_name;     /* nDPI's master protocol name ("TLS"), or NULL */
+	uint8_t is_dns_like;         /* DNS/mDNS/LLMNR/NetBIOS: names in it are queries */
+};
+
+/* NULL when nDPI cannot be initialised. */
+struct dpi *dpi_new(void);
+void dpi_free(struct dpi *d);
+
+/* NULL when out of memory. */
+struct dpi_flow *dpi_flow_new(struct dpi *d);
+void dpi_flow_free(struct dpi_flow *f);
+
+/*
+ * Feeds one IP packet (l3: IP header on, len captured bytes). Returns 1
+ * once nDPI has a verdict from the payload; 0 while it wants more.
+ */
+int dpi_packet(struct dpi *d, struct dpi_flow *f, const uint8_t *l3, uint32_t len,
+	       int64_t ts_usec);
+
+/* Whether nDPI could still learn more (e.g. a TLS certificate). */
+int dpi_wants_more(struct dpi *d, struct dpi_flow *f);
+
+/*
+ * Ends detection: nDPI's verdict, guessed from ports and addresses when
+ * the payload gave none. Call once, then dpi_flow_free.
+ */
+void dpi_finish(struct dpi *d, struct dpi_flow *f, struct dpi_verdict *v);
+
+/*
+ * A server name nDPI read from a TLS certificate (the first subject
+ * alternative name, or the subject CN), "*." removed; NULL when none.
+ * Valid until the flow is freed.
+ */
+const char *dpi_cert_name(struct dpi_flow *f);
+
+/* The protocol name of an interned id; "Unknown" for 0. */
+const char *dpi_name(const struct dpi *d, uint16_t name_id);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * The agent's packet path: frames in, usage summaries out. It owns the
+ * flow table, the DNS cache, nDPI and the aggregator; the capture loop
+ * (main.c) feeds it frames and clock ticks, and it hands finished records
+ * to the sinks it was given. Single-threaded.
+ */
+#ifndef SHADOWMAP_ENGINE_H
+#define SHADOWMAP_ENGINE_H
+
+#include <stdint.h>
+
+#include "shadowmap/sig.h"
+#include "shadowmap/usage.h"
+
+#include "flow.h"
+
+struct engine_config {
+	int64_t bucket_usec;
+	uint32_t max_flows;
+	uint32_t max_detecting;   /* flows held in classification at once */
+	int64_t idle_usec[FLOW_TC_COUNT];
+	int64_t active_usec;
+	int64_t detect_usec;      /* longest a flow stays in classification */
+	uint32_t dpi_max_packets;
+	uint32_t dns_cache_size;
+	uint32_t dns_ttl_floor;   /* seconds */
+	uint32_t dns_ttl_max;
+};
+
+/* Sensible defaults (the documented ones). */
+void engine_config_defaults(struct engine_config *cfg);
+
+enum name_source {
+	NAME_SRC_NONE = 0,
+	NAME_SRC_SNI,
+	NAME_SRC_QUIC,
+	NAME_SRC_HTTP,
+	NAME_SRC_DNS,
+	NAME_SRC_CERT,
+};
+const char *name_source_str(enum name_source s);
+
+enum flow_end_reason {
+	FLOW_END_IDLE = 0,
+	FLOW_END_ACTIVE,  /* active timeout: the flow goes on as a new one */
+	FLOW_END_EOF,     /* end of input */
+};
+
+/* A finished flow, for --flows (debugging and tests). */
+struct flow_record {
+	uint8_t proto;
+	struct sm_addr client, server;
+	uint16_t client_port, server_port;
+	const char *host, *domain, *app, *category, *ndpi_proto;
+	enum name_source name_source;
+	const char *dpi_confidence;
+	uint64_t packets_up, packets_down, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
+	enum flow_end_reason end;
+	int continued; /* began at an active timeout of an earlier flow */
+};
+int flow_record_to_json(const struct flow_record *r, struct sbuf *sb);
+
+struct engine_sinks {
+	/* Both return 0, or -1 when the record could not be stored: the engine
+	 * then stops emitting and engine_failed() says so. */
+	int (*usage)(void *arg, const struct usage_record *r);
+	int (*flow)(void *arg, const struct flow_record *r); /* may be NULL */
+	void *arg;
+};
+
+struct engine_stats {
+	uint64_t frames;
+	uint64_t non_ip;            /* frames that carry no IP */
+	uint64_t ip_packets;
+	uint64_t ip_bytes;          /* by the IP length fields */
+	uint64_t malformed;         /* IP packets whose headers could not be read */
+	uint64_t malformed_no_len;  /* ...not even their length: not in ip_bytes */
+	uint64_t flows;
+	uint64_t flows_active_split;
+	uint64_t table_full_packets;
+	uint64_t fragments_orphan;
+	uint64_t detect_skipped;    /* flows not classified: max_detecting reached */
+	uint64_t late_packets;      /* time stamps older than a closed bucket */
+	uint64_t named_sni, named_quic, named_http, named_dns, named_cert;
+	uint64_t dns_answers;
+	uint64_t records;
+	uint64_t oom_drops;         /* counters lost to out of memory */
+};
+
+struct engine;
+
+/* sigs must outlive the engine. NULL on failure (logged). */
+struct engine *engine_new(const struct engine_config *cfg, const sig_db *sigs,
+			  const struct engine_sinks *sinks);
+void engine_free(struct engine *e);
+
+/* One captured frame of link type dlt. */
+void engine_frame(struct engine *e, int dlt, int64_t ts_usec, const uint8_t *frame,
+		  uint32_t caplen, uint32_t wirelen);
+
+/* The clock moved (live capture with no packets): expire and emit. */
+void engine_tick(struct engine *e, int64_t now_usec);
+
+/* Ends every flow and emits every bucket. Returns 0, or -1 if a sink failed. */
+int engine_finish(struct engine *e);
+
+int engine_failed(const struct engine *e);
+void engine_get_stats(const struct engine *e, struct engine_stats *st);
+
+#endif

@@ -1,0 +1,762 @@
+/*
+ * The signature database and its matcher: apps and categories as the loader
+ * (sig_load.c) adds them, the cross-file checks of finalize, and the three
+ * read-only indexes the agent queries once per flow.
+ *
+ * Names: an open-addressing table of every domain; a lookup tries the name
+ * and then each suffix after a dot, left to right, so the first hit is the
+ * longest matching domain. Addresses: the CIDRs (nested or disjoint, never
+ * partly overlapping) flattened into sorted disjoint intervals, each owned
+ * by the most specific range, found by binary search. No lookup allocates.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "shadowmap/hash.h"
+#include "shadowmap/sig.h"
+#include "sig_int.h"
+
+struct sig_slot {
+	uint64_t hash;
+	const char *key; /* NULL: empty slot; owned by a record */
+	uint32_t len;
+	uint32_t value; /* index of the app or category */
+};
+
+/* Linear probing at a load factor of at most one half: lookups of names
+ * that are not there, the common case, end at the first empty slot. */
+struct sig_strtab {
+	struct sig_slot *slots;
+	size_t mask; /* slot count - 1; slot count a power of two */
+	size_t n;
+};
+
+/* A stretch of address space that belongs to one app. */
+struct sig_seg {
+	struct sm_addr lo, hi; /* inclusive */
+	uint32_t app;
+};
+
+struct sig_db {
+	struct hash_key key;
+	struct sig_app_rec **apps;
+	size_t n_apps, cap_apps;
+	struct sig_cat_rec **cats;
+	size_t n_cats, cap_cats;
+	char **files;
+	size_t n_files, cap_files;
+	struct sig_strtab app_slugs;
+	struct sig_strtab cat_slugs;
+
+	int finalized;
+	struct sig_strtab domains;
+	size_t domain_max_len; /* suffixes longer than this cannot match */
+	struct sig_strtab ndpi;
+	struct sig_seg *segs;
+	size_t n_segs;
+};
+
+/* ---- errors ---------------------------------------------------------- */
+
+int
+sig_errf(char *err, size_t errlen, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!err || errlen == 0)
+		return -1;
+	if (line > 0)
+		n = snprintf(err, errlen, "%s:%d: ", file ? file : "?", line);
+	else
+		n = snprintf(err, errlen, "%s: ", file ? file : "?");
+	if (n < 0 || (size_t)n >= errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* The message must stay one line, whatever a reason quoted. */
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return -1;
+}
+
+/* ---- string tables --------------------------------------------------- */
+
+static int
+strtab_init(struct sig_strtab *t, size_t n_keys)
+{
+	size_t n_slots = 16;
+
+	while (n_slots < 2 * n_keys + 1) {
+		if (n_slots > SIZE_MAX / 4 / sizeof(struct sig_slot))
+			return -1;
+		n_slots *= 2;
+	}
+	t->slots = calloc(n_slots, sizeof(*t->slots));
+	if (!t->slots)
+		return -1;
+	t->mask = n_slots - 1;
+	t->n = 0;
+	return 0;
+}
+
+static void
+strtab_free(struct sig_strtab *t)
+{
+	free(t->slots);
+	t->slots = NULL;
+	t->mask = 0;
+	t->n = 0;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static struct sig_slot *
+strtab_probe(const struct sig_strtab *t, const char *key, size_t len, uint64_t h)
+{
+	size_t i = (size_t)h & t->mask;
+
+	for (;;) {
+		struct sig_slot *s = &t->slots[i];
+		if (!s->key)
+			return s;
+		if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
+			return s;
+		i = (i + 1) & t->mask;
+	}
+}
+
+static const struct sig_slot *
+strtab_find(const struct sig_strtab *t, const struct hash_key *hk, const char *key,
+	    size_t len)
+{
+	const struct sig_slot *s;
+
+	if (!t->slots)
+		return NULL;
+	s = strtab_probe(t, key, len, hash_bytes(hk, key, len));
+	return s->key ? s : NULL;
+}
+
+static int
+strtab_grow(struct sig_strtab *t)
+{
+	struct sig_strtab bigger;
+
+	if (strtab_init(&bigger, (t->mask + 1)) < 0)
+		return -1;
+	for (size_t i = 0; i <= t->mask; i++) {
+		const struct sig_slot *s = &t->slots[i];
+		if (s->key)
+			*strtab_probe(&bigger, s->key, s->len, s->hash) = *s;
+	}
+	bigger.n = t->n;
+	free(t->slots);
+	*t = bigger;
+	return 0;
+}
+
+/*
+ * Adds key (not copied: it must outlive the table) with value. Returns 0
+ * when added, 1 when the key was there (*existing gets its value), -1 when
+ * memory runs out.
+ */
+static int
+strtab_add(struct sig_strtab *t, const struct hash_key *hk, const char *key,
+	   uint32_t value, uint32_t *existing)
+{
+	size_t len = strlen(key);
+	uint64_t h = hash_bytes(hk, key, len);
+	struct sig_slot *s;
+
+	if (len > UINT32_MAX)
+		return -1;
+	if (!t->slots && strtab_init(t, 0) < 0)
+		return -1;
+	s = strtab_probe(t, key, len, h);
+	if (s->key) {
+		if (existing)
+			*existing = s->value;
+		return 1;
+	}
+	if (2 * (t->n + 1) > t->mask + 1) {
+		if (strtab_grow(t) < 0)
+			return -1;
+		s = strtab_probe(t, key, len, h);
+	}
+	s->hash = h;
+	s->key = key;
+	s->len = (uint32_t)len;
+	s->value = value;
+	t->n++;
+	return 0;
+}
+
+/* ---- records --------------------------------------------------------- */
+
+static void
+free_strv(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+sig_app_rec_free(struct sig_app_rec *rec)
+{
+	if (!rec)
+		return;
+	free(rec->pub.slug);
+	free(rec->pub.name);
+	free(rec->pub.vendor);
+	free(rec->pub.category);
+	free_strv(rec->pub.domains, rec->pub.n_domains);
+	free(rec->pub.ranges);
+	free_strv(rec->pub.ndpi, rec->pub.n_ndpi);
+	/* pub.file belongs to the database's file list */
+	free(rec->domain_lines);
+	free(rec->range_lines);
+	free(rec->ndpi_lines);
+	free(rec->notes);
+	free(rec);
+}
+
+void
+sig_cat_rec_free(struct sig_cat_rec *rec)
+{
+	if (!rec)
+		return;
+	free(rec->pub.slug);
+	free(rec->pub.name);
+	free(rec->pub.description);
+	free(rec);
+}
+
+/* ---- the database ---------------------------------------------------- */
+
+sig_db *
+sig_db_new(void)
+{
+	sig_db *db = calloc(1, sizeof(*db));
+
+	if (!db)
+		return NULL;
+	hash_key_random(&db->key);
+	return db;
+}
+
+void
+sig_db_free(sig_db *db)
+{
+	if (!db)
+		return;
+	for (size_t i = 0; i < db->n_apps; i++)
+		sig_app_rec_free(db->apps[i]);
+	free(db->apps);
+	for (size_t i = 0; i < db->n_cats; i++)
+		sig_cat_rec_free(db->cats[i]);
+	free(db->cats);
+	free_strv(db->files, db->n_files);
+	strtab_free(&db->app_slugs);
+	strtab_free(&db->cat_slugs);
+	strtab_free(&db->domains);
+	strtab_free(&db->ndpi);
+	free(db->segs);
+	free(db);
+}
+
+/* Room for element n of a pointer array with *cap slots: the array,
+ * possibly moved, or NULL when memory runs out (v is still valid then). */
+static void *
+grow_array(void *v, size_t n, size_t *cap, size_t elem_size)
+{
+	size_t want;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	want = *cap ? *cap * 2 : 16;
+	nv = realloc(v, want * elem_size);
+	if (nv)
+		*cap = want;
+	return nv;
+}
+
+const char *
+sig_db_intern_file(sig_db *db, const char *path)
+{
+	char **files;
+	char *copy;
+
+	/* Files are loaded one after the other: the last one is the usual hit. */
+	if (db->n_files && strcmp(db->files[db->n_files - 1], path) == 0)
+		return db->files[db->n_files - 1];
+	files = grow_array(db->files, db->n_files, &db->cap_files, sizeof(*files));
+	if (!files)
+		return NULL;
+	db->files = files;
+	copy = strdup(path);
+	if (!copy)
+		return NULL;
+	db->files[db->n_files++] = copy;
+	return copy;
+}
+
+int
+sig_db_add_app(sig_db *db, struct sig_app_rec *rec, const struct sig_app_rec **dup)
+{
+	struct sig_app_rec **apps;
+	uint32_t first;
+	int r;
+
+	*dup = NULL;
+	if (db->n_apps >= SIG_APPS_MAX)
+		return -1;
+	apps = grow_array(db->apps, db->n_apps, &db->cap_apps, sizeof(*apps));
+	if (!apps)
+		return -1;
+	db->apps = apps;
+	r = strtab_add(&db->app_slugs, &db->key, rec->pub.slug, (uint32_t)db->n_apps, &first);
+	if (r == 1)
+		*dup = db->apps[first];
+	if (r != 0)
+		return -1;
+	rec->pub.index = db->n_apps;
+	db->apps[db->n_apps++] = rec;
+	return 0;
+}
+
+int
+sig_db_add_category(sig_db *db, struct sig_cat_rec *rec, const struct sig_cat_rec **dup)
+{
+	struct sig_cat_rec **cats;
+	uint32_t first;
+	int r;
+
+	*dup = NULL;
+	if (db->n_cats >= SIG_APPS_MAX)
+		return -1;
+	cats = grow_array(db->cats, db->n_cats, &db->cap_cats, sizeof(*cats));
+	if (!cats)
+		return -1;
+	db->cats = cats;
+	r = strtab_add(&db->cat_slugs, &db->key, rec->pub.slug, (uint32_t)db->n_cats, &first);
+	if (r == 1)
+		*dup = db->cats[first];
+	if (r != 0)
+		return -1;
+	db->cats[db->n_cats++] = rec;
+	return 0;
+}
+
+int
+sig_db_is_finalized(const sig_db *db)
+{
+	return db->finalized;
+}
+
+size_t
+sig_db_app_count(const sig_db *db)
+{
+	return db ? db->n_apps : 0;
+}
+
+const struct sig_app *
+sig_db_app(const sig_db *db, size_t index)
+{
+	if (!db || index >= db->n_apps)
+		return NULL;
+	return &db->apps[index]->pub;
+}
+
+const struct sig_app *
+sig_db_find_app(const sig_db *db, const char *slug)
+{
+	const struct sig_slot *s;
+
+	if (!db || !slug)
+		return NULL;
+	s = strtab_find(&db->app_slugs, &db->key, slug, strlen(slug));
+	return s ? &db->apps[s->value]->pub : NULL;
+}
+
+size_t
+sig_db_category_count(const sig_db *db)
+{
+	return db ? db->n_cats : 0;
+}
+
+const struct sig_category *
+sig_db_category(const sig_db *db, size_t index)
+{
+	if (!db || index >= db->n_cats)
+		return NULL;
+	return &db->cats[index]->pub;
+}
+
+const struct sig_category *
+sig_db_find_category(const sig_db *db, const char *slug)
+{
+	const struct sig_slot *s;
+
+	if (!db || !slug)
+		return NULL;
+	s = strtab_find(&db->cat_slugs, &db->key, slug, strlen(slug));
+	return s ? &db->cats[s->value]->pub : NULL;
+}
+
+const char *
+sig_default_dir(void)
+{
+	const char *env = getenv("SHADOWMAP_SIGNATURES");
+	struct stat st;
+
+	if (env && *env)
+		return env;
+	if (stat(SHADOWMAP_SIGDIR_SOURCE, &st) == 0 && S_ISDIR(st.st_mode))
+		return SHADOWMAP_SIGDIR_SOURCE;
+	return SHADOWMAP_SIGDIR_INSTALL;
+}
+
+/* ---- address ranges -------------------------------------------------- */
+
+/* One CIDR of one app, while the interval list is built. */
+struct range_ent {
+	struct sm_addr lo, hi;
+	uint8_t prefix_len;
+	uint32_t app;
+	int line;
+};
+
+static int
+range_addr_lt(const struct sm_addr *a, const struct sm_addr *b)
+{
+	return memcmp(a->b, b->b, sizeof(a->b)) < 0;
+}
+
+static int
+range_addr_le(const struct sm_addr *a, const struct sm_addr *b)
+{
+	return memcmp(a->b, b->b, sizeof(a->b)) <= 0;
+}
+
+/* a += 1; returns 1 when it wrapped past the last address. */
+static int
+range_addr_inc(struct sm_addr *a)
+{
+	for (int i = 15; i >= 0; i--)
+		if (++a->b[i] != 0)
+			return 0;
+	return 1;
+}
+
+static void
+range_addr_dec(struct sm_addr *a)
+{
+	for (int i = 15; i >= 0; i--)
+		if (a->b[i]-- != 0)
+			return;
+}
+
+static void
+range_last(const struct sm_addr *base, unsigned prefix_len, struct sm_addr *hi)
+{
+	*hi = *base;
+	for (unsigned bit = prefix_len; bit < 128; bit++)
+		hi->b[bit / 8] |= (uint8_t)(0x80u >> (bit % 8));
+}
+
+static int
+range_ent_cmp(const void *pa, const void *pb)
+{
+	const struct range_ent *a = pa, *b = pb;
+	int c = memcmp(a->lo.b, b->lo.b, sizeof(a->lo.b));
+
+	if (c)
+		return c;
+	/* The enclosing (shorter) range first, so it is open when its
+	 * subranges come. */
+	if (a->prefix_len != b->prefix_len)
+		return a->prefix_len < b->prefix_len ? -1 : 1;
+	if (a->app != b->app)
+		return a->app < b->app ? -1 : 1;
+	return (a->line > b->line) - (a->line < b->line);
+}
+
+static void
+seg_emit(sig_db *db, const struct sm_addr *lo, const struct sm_addr *hi, uint32_t app)
+{
+	if (db->n_segs) {
+		struct sig_seg *last = &db->segs[db->n_segs - 1];
+		struct sm_addr next = last->hi;
+		if (last->app == app && !range_addr_inc(&next) &&
+		    memcmp(next.b, lo->b, sizeof(next.b)) == 0) {
+			last->hi = *hi;
+			return;
+		}
+	}
+	db->segs[db->n_segs].lo = *lo;
+	db->segs[db->n_segs].hi = *hi;
+	db->segs[db->n_segs].app = app;
+	db->n_segs++;
+}
+
+/*
+ * Turns the sorted CIDRs into disjoint intervals. CIDRs never partly
+ * overlap, so the open ones form a stack of nested ranges (at most 129
+ * deep); each piece of address space goes to the innermost open range.
+ * Every range adds at most two pieces: 2n slots are enough.
+ */
+static int
+ranges_flatten(sig_db *db, const struct range_ent *ents, size_t n)
+{
+	const struct range_ent *stack[130];
+	size_t depth = 0;
+	struct sm_addr cursor; /* first address not yet given out */
+	int cursor_done = 0;   /* cursor wrapped past the last address */
+
+	memset(&cursor, 0, sizeof(cursor));
+	db->segs = calloc(n ? 2 * n : 1, sizeof(*db->segs));
+	if (!db->segs)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct range_ent *e = &ents[i];
+		while (depth > 0 && range_addr_lt(&stack[depth - 1]->hi, &e->lo)) {
+			const struct range_ent *top = stack[--depth];
+			if (!cursor_done && range_addr_le(&cursor, &top->hi))
+				seg_emit(db, &cursor, &top->hi, top->app);
+			cursor = top->hi;
+			cursor_done = range_addr_inc(&cursor);
+		}
+		if (depth > 0 && range_addr_lt(&cursor, &e->lo)) {
+			struct sm_addr before = e->lo;
+			range_addr_dec(&before);
+			seg_emit(db, &cursor, &before, stack[depth - 1]->app);
+		}
+		cursor = e->lo;
+		cursor_done = 0;
+		if (depth == sizeof(stack) / sizeof(stack[0]))
+			return -1; /* cannot happen: nesting deepens the prefix */
+		stack[depth++] = e;
+	}
+	while (depth > 0) {
+		const struct range_ent *top = stack[--depth];
+		if (!cursor_done && range_addr_le(&cursor, &top->hi))
+			seg_emit(db, &cursor, &top->hi, top->app);
+		cursor = top->hi;
+		cursor_done = range_addr_inc(&cursor);
+	}
+	return 0;
+}
+
+static int
+finalize_ranges(sig_db *db, char *err, size_t errlen)
+{
+	struct range_ent *ents = NULL;
+	size_t n = 0, k = 0;
+	int rc = -1;
+
+	for (size_t a = 0; a < db->n_apps; a++)
+		n += db->apps[a]->pub.n_ranges;
+	ents = calloc(n ? n : 1, sizeof(*ents));
+	if (!ents) {
+		sig_errf(err, errlen, "signatures", 0, "out of memory");
+		goto out;
+	}
+	for (size_t a = 0; a < db->n_apps; a++) {
+		const struct sig_app_rec *rec = db->apps[a];
+		for (size_t r = 0; r < rec->pub.n_ranges; r++) {
+			struct range_ent *e = &ents[k++];
+			e->lo = rec->pub.ranges[r].base;
+			e->prefix_len = rec->pub.ranges[r].prefix_len;
+			range_last(&e->lo, e->prefix_len, &e->hi);
+			e->app = (uint32_t)a;
+			e->line = rec->range_lines[r];
+		}
+	}
+	qsort(ents, n, sizeof(*ents), range_ent_cmp);
+	for (size_t i = 1; i < n; i++) {
+		const struct range_ent *p = &ents[i - 1], *e = &ents[i];
+		if (p->prefix_len == e->prefix_len && memcmp(p->lo.b, e->lo.b, 16) == 0) {
+			const struct sig_app *first = &db->apps[p->app]->pub;
+			const struct sig_app *second = &db->apps[e->app]->pub;
+			char text[ADDR_STRLEN];
+			unsigned shown = e->prefix_len;
+			if (addr_is_v4(&e->lo) && shown >= 96)
+				shown -= 96;
+			sig_errf(err, errlen, second->file, e->line,
+				 "range %s/%u of app \"%s\" is already claimed by app \"%s\" (%s:%d)",
+				 addr_format(&e->lo, text, sizeof(text)), shown, second->slug,
+				 first->slug, first->file, p->line);
+			goto out;
+		}
+	}
+	if (ranges_flatten(db, ents, n) < 0) {
+		sig_errf(err, errlen, "signatures", 0, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(ents);
+	return rc;
+}
+
+/* ---- finalize -------------------------------------------------------- */
+
+static int
+finalize_categories(sig_db *db, char *err, size_t errlen)
+{
+	for (size_t a = 0; a < db->n_apps; a++) {
+		const struct sig_app_rec *rec = db->apps[a];
+		if (!sig_db_find_category(db, rec->pub.category))
+			return sig_errf(err, errlen, rec->pub.file, rec->category_line,
+					"app \"%s\": unknown category \"%s\" (not defined in any loaded file)",
+					rec->pub.slug, rec->pub.category);
+	}
+	return 0;
+}
+
+/* Builds a name -> app table over one list of every app (domains or nDPI
+ * names); a name in two apps is an error that points at the second. */
+static int
+finalize_names(sig_db *db, struct sig_strtab *t, int ndpi, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	for (size_t a = 0; a < db->n_apps; a++)
+		n += ndpi ? db->apps[a]->pub.n_ndpi : db->apps[a]->pub.n_domains;
+	if (strtab_init(t, n) < 0)
+		return sig_errf(err, errlen, "signatures", 0, "out of memory");
+	for (size_t a = 0; a < db->n_apps; a++) {
+		const struct sig_app_rec *rec = db->apps[a];
+		size_t count = ndpi ? rec->pub.n_ndpi : rec->pub.n_domains;
+		for (size_t i = 0; i < count; i++) {
+			const char *name = ndpi ? rec->pub.ndpi[i] : rec->pub.domains[i];
+			const int line = ndpi ? rec->ndpi_lines[i] : rec->domain_lines[i];
+			uint32_t first;
+			int r = strtab_add(t, &db->key, name, (uint32_t)a, &first);
+			if (r < 0)
+				return sig_errf(err, errlen, "signatures", 0, "out of memory");
+			if (r == 1) {
+				/* The loader rejects repeats within one app. */
+				const struct sig_app_rec *other = db->apps[first];
+				const char **list = (const char **)(ndpi ? other->pub.ndpi
+									 : other->pub.domains);
+				const int *lines = ndpi ? other->ndpi_lines : other->domain_lines;
+				size_t m = ndpi ? other->pub.n_ndpi : other->pub.n_domains;
+				int other_line = other->pub.line;
+				for (size_t j = 0; j < m; j++)
+					if (strcmp(list[j], name) == 0)
+						other_line = lines[j];
+				return sig_errf(err, errlen, rec->pub.file, line,
+						"%s \"%s\" of app \"%s\" is already claimed by app \"%s\" (%s:%d)",
+						ndpi ? "nDPI protocol" : "domain", name,
+						rec->pub.slug, other->pub.slug, other->pub.file,
+						other_line);
+			}
+			if (!ndpi && strlen(name) > db->domain_max_len)
+				db->domain_max_len = strlen(name);
+		}
+	}
+	return 0;
+}
+
+int
+sig_db_finalize(sig_db *db, char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = '\0';
+	if (!db)
+		return sig_errf(err, errlen, "signatures", 0, "no database");
+	if (db->finalized)
+		return sig_errf(err, errlen, "signatures", 0, "database already finalized");
+	if (finalize_categories(db, err, errlen) < 0 ||
+	    finalize_names(db, &db->domains, 0, err, errlen) < 0 ||
+	    finalize_names(db, &db->ndpi, 1, err, errlen) < 0 ||
+	    finalize_ranges(db, err, errlen) < 0) {
+		/* Leave no half-built index behind for a matcher to trip on. */
+		strtab_free(&db->domains);
+		strtab_free(&db->ndpi);
+		free(db->segs);
+		db->segs = NULL;
+		db->n_segs = 0;
+		db->domain_max_len = 0;
+		return -1;
+	}
+	db->finalized = 1;
+	return 0;
+}
+
+/* ---- matching -------------------------------------------------------- */
+
+const struct sig_app *
+sig_match_name(const sig_db *db, const char *name, const char **matched)
+{
+	const char *p, *end;
+
+	if (matched)
+		*matched = NULL;
+	if (!db || !name || !db->finalized || db->domains.n == 0)
+		return NULL;
+	end = name + strlen(name);
+	/* Every domain has two labels at least: the last label alone is never
+	 * tried, and suffixes longer than any domain are skipped unhashed. */
+	for (p = name; p < end;) {
+		const char *dot = memchr(p, '.', (size_t)(end - p));
+		size_t len = (size_t)(end - p);
+		if (!dot)
+			break;
+		if (len <= db->domain_max_len) {
+			const struct sig_slot *s = strtab_find(&db->domains, &db->key, p, len);
+			if (s) {
+				if (matched)
+					*matched = s->key;
+				return &db->apps[s->value]->pub;
+			}
+		}
+		p = dot + 1;
+	}
+	return NULL;
+}
+
+const struct sig_app *
+sig_match_addr(const sig_db *db, const struct sm_addr *addr)
+{
+	size_t lo = 0, hi;
+	const struct sig_seg *s;
+
+	if (!db || !addr || !db->finalized || db->n_segs == 0)
+		return NULL;
+	/* The first interval that starts after addr; the one before it is the
+	 * only candidate. */
+	hi = db->n_segs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (range_addr_le(&db->segs[mid].lo, addr))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	s = &db->segs[lo - 1];
+	return range_addr_le(addr, &s->hi) ? &db->apps[s->app]->pub : NULL;
+}
+
+const struct sig_app *
+sig_match_ndpi(const sig_db *db, const char *proto_name)
+{
+	const struct sig_slot *s;
+
+	if (!db || !proto_name || !db->finalized)
+		return NULL;
+	s = strtab_find(&db->ndpi, &db->key, proto_name, strlen(proto_name));
+	return s ? &db->apps[s->value]->pub : NULL;
+}

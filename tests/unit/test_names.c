@@ -1,0 +1,2 @@
+/* placeholder while written */
+int main(void) { return 77; }
