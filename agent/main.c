@@ -234,7 +234,12 @@ open_capture(const struct settings *s, const char **what)
 		p = pcap_open_offline_with_tstamp_precision(s->read_file,
 							    PCAP_TSTAMP_PRECISION_MICRO, errbuf);
 		if (!p) {
-			log_error("cannot read %s: %s", s->read_file, errbuf);
+			/* libpcap often starts its message with the path again */
+			const char *msg = errbuf;
+			size_t n = strlen(s->read_file);
+			if (strncmp(msg, s->read_file, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+				msg += n + 2;
+			log_error("cannot read %s: %s", s->read_file, msg);
 			return NULL;
 		}
 		return p;

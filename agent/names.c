@@ -1,9 +1,7 @@
 /*
  * Server names from a client's first bytes (names.h): the SNI of a TLS
- * ClientHello, read across any number of TLS records without copying, and
- * the Host (or proxy authority) of an HTTP/1.x request. Every length on the
- * wire is checked against what surrounds it; the engine calls these again
- * on the growing stream until they stop answering NAME_NEED_MORE.
+ * ClientHello read across records without copying, and the Host of an
+ * HTTP/1.x request. Every length on the wire is checked against its frame.
  */
 #include <string.h>
 

@@ -1,9 +1,7 @@
 /*
- * QUIC client Initials (quic.h, design in docs/quic.md): Initial keys from
- * the first Destination Connection ID, header protection off, AES-128-GCM
- * open, then the CRYPTO stream reassembled by offset until the ClientHello
- * (or gQUIC CHLO) is whole, and its server name. One key schedule and one
- * buffer per flow; everything read from a packet is bounds-checked.
+ * QUIC client Initials (quic.h; why and limits in docs/quic.md): derive the
+ * Initial keys, open the packets, reassemble the CRYPTO stream by offset and
+ * read the ClientHello (or gQUIC CHLO) once it is whole.
  */
 #include <gcrypt.h>
 #include <stdlib.h>
@@ -630,8 +628,7 @@ initial_read(struct quic_ctx *q, const uint8_t *pkt, const struct quic_header *h
 		q->opened = 1;
 		return frames_walk(q, frames, frames_len);
 	}
-	if (!q->opened || q->n_rekeys >= QUIC_REKEY_MAX ||
-	    h->dcid_len < QUIC_CID_FIRST_MIN ||
+	if (!q->opened || q->n_rekeys >= QUIC_REKEY_MAX || h->dcid_len == 0 ||
 	    (h->dcid_len == q->dcid_len && memcmp(h->dcid, q->dcid, h->dcid_len) == 0))
 		return 0;
 	q->n_rekeys++;

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <libfyaml.h>
-
 #include "shadowmap/config.h"
 #include "shadowmap/yaml.h"
 
@@ -174,47 +172,45 @@ int
 cfg_load_file(const struct cfg_option *opts, void *settings, const char *path, char *err,
 	      size_t errlen)
 {
-	struct fy_document *doc = yaml_load_file(path, err, errlen);
-	int rc = -1;
+	struct ynode *root = NULL;
 	char where[512];
+	int rc = -1;
 
-	if (!doc)
+	if (yaml_read_file(path, YAML_FILE_MAX, &root, err, errlen) < 0)
 		return -1;
-	struct fy_node *root = fy_document_root(doc);
-	if (!root) {
+	if (!root || (root->type == YNODE_SCALAR && root->is_null)) {
 		rc = 0; /* an empty file sets nothing */
 		goto out;
 	}
-	if (!fy_node_is_mapping(root)) {
+	if (root->type != YNODE_MAP) {
 		snprintf(err, errlen, "%s:%d: expected a mapping of setting: value", path,
-			 yaml_node_line(root));
+			 root->line);
 		goto out;
 	}
-	void *iter = NULL;
-	struct fy_node_pair *pair;
-	while ((pair = fy_node_mapping_iterate(root, &iter))) {
-		struct fy_node *k = fy_node_pair_key(pair), *v = fy_node_pair_value(pair);
-		char *key = yaml_scalar_dup(k);
-		snprintf(where, sizeof(where), "%s:%d", path, yaml_node_line(k));
-		if (!key) {
+	for (size_t i = 0; i + 1 < root->n_kids; i += 2) {
+		const struct ynode *k = root->kids[i], *v = root->kids[i + 1];
+		snprintf(where, sizeof(where), "%s:%d", path, k->line);
+		if (k->type != YNODE_SCALAR || strlen(k->text) != k->len) {
 			snprintf(err, errlen, "%s: a setting's name must be a plain word", where);
 			goto out;
 		}
-		char *val = yaml_scalar_dup(v);
-		if (!val) {
-			snprintf(err, errlen, "%s: %s: expected a single value", where, key);
-			free(key);
+		for (size_t j = 0; j < i; j += 2) {
+			if (strcmp(root->kids[j]->text, k->text) == 0) {
+				snprintf(err, errlen, "%s: %s: given twice (first on line %d)", where,
+					 k->text, root->kids[j]->line);
+				goto out;
+			}
+		}
+		if (v->type != YNODE_SCALAR || strlen(v->text) != v->len) {
+			snprintf(err, errlen, "%s: %s: expected a single value", where, k->text);
 			goto out;
 		}
-		int r = cfg_set(opts, settings, key, val, where, err, errlen);
-		free(key);
-		free(val);
-		if (r < 0)
+		if (cfg_set(opts, settings, k->text, v->text, where, err, errlen) < 0)
 			goto out;
 	}
 	rc = 0;
 out:
-	fy_document_destroy(doc);
+	ynode_free(root);
 	return rc;
 }
 

@@ -4,50 +4,25 @@
  * malformed domain is an error "file:line: reason", so that a typo in the
  * knowledge base fails loudly in CI instead of silently matching nothing.
  *
- * libfyaml's event parser feeds a small tree of our own that keeps the line
- * of every node (the document API of libfyaml 0.7 does not expose marks),
- * and its diagnostics are collected, never printed, so that syntax errors
- * come out in the same one-line form.
+ * The YAML itself is read by yaml.c into a tree that keeps every node's
+ * line, with libfyaml's diagnostics turned into the same one-line form.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <libfyaml.h>
 
 #include "shadowmap/addr.h"
 #include "shadowmap/sig.h"
+#include "shadowmap/yaml.h"
 #include "sig_int.h"
 
-#define YAML_DEPTH_MAX 32
-#define YAML_NODES_MAX 250000u /* about 100 bytes each; real files need a few thousand */
 #define DIR_DEPTH_MAX 16
 #define DIR_FILES_MAX 10000u
-
-/* ---- a YAML tree with line numbers ----------------------------------- */
-
-enum ynode_type {
-	YNODE_SCALAR,
-	YNODE_SEQ,
-	YNODE_MAP,
-};
-
-struct ynode {
-	enum ynode_type type;
-	int line;      /* 1-based */
-	int is_null;   /* a plain empty, "~" or "null" scalar */
-	char *text;    /* scalars: NUL-terminated copy (may hold NULs) */
-	size_t len;
-	struct ynode **kids; /* sequences: items; mappings: key, value, ... */
-	size_t n_kids, cap_kids;
-};
 
 /* What one file load carries around: where errors go and what is built. */
 struct loader {
@@ -55,9 +30,6 @@ struct loader {
 	const char *file; /* interned path, for messages and records */
 	char *err;
 	size_t errlen;
-	size_t n_nodes;
-	int last_line;      /* of the last event that had a position */
-	char diag_msg[256]; /* the first diagnostic libfyaml wanted to print */
 };
 
 static int
@@ -73,404 +45,6 @@ load_fail(struct loader *ld, int line, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return sig_errf(ld->err, ld->errlen, ld->file, line, "%s", msg);
-}
-
-/* Quotes text from the input for a message: bounded, one line, printable. */
-static const char *
-quote(char *buf, size_t size, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	if (size < 8)
-		return "";
-	buf[o++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (o + 6 >= size) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[c >> 4];
-			buf[o++] = hex[c & 15];
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-static void
-ynode_free(struct ynode *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->n_kids; i++)
-		ynode_free(n->kids[i]);
-	free(n->kids);
-	free(n->text);
-	free(n);
-}
-
-static int
-ynode_add_kid(struct ynode *parent, struct ynode *kid)
-{
-	if (parent->n_kids == parent->cap_kids) {
-		size_t want = parent->cap_kids ? parent->cap_kids * 2 : 4;
-		struct ynode **v = realloc(parent->kids, want * sizeof(*v));
-		if (!v)
-			return -1;
-		parent->kids = v;
-		parent->cap_kids = want;
-	}
-	parent->kids[parent->n_kids++] = kid;
-	return 0;
-}
-
-static int
-is_null_text(const char *s, size_t len)
-{
-	return len == 0 || (len == 1 && s[0] == '~') ||
-	       (len == 4 && (memcmp(s, "null", 4) == 0 || memcmp(s, "Null", 4) == 0 ||
-			     memcmp(s, "NULL", 4) == 0));
-}
-
-static void
-diag_capture(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-	struct loader *ld = user;
-	size_t n = 0;
-
-	(void)diag;
-	if (ld->diag_msg[0])
-		return;
-	while (n < len && n + 1 < sizeof(ld->diag_msg) && buf[n] != '\n') {
-		ld->diag_msg[n] = buf[n];
-		n++;
-	}
-	ld->diag_msg[n] = '\0';
-}
-
-/* Length of the valid UTF-8 sequence at s[i] (1 for ASCII), 0 if invalid:
- * no overlong forms, surrogates or code points past U+10FFFF. */
-static size_t
-utf8_seq(const unsigned char *s, size_t i, size_t len)
-{
-	unsigned char c = s[i];
-	size_t need;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 1;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len - i <= need)
-		return 0;
-	for (size_t k = 1; k <= need; k++) {
-		if ((s[i + k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i + k] & 0x3f);
-	}
-	if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return need + 1;
-}
-
-/*
- * What libfyaml does not check for us, before it sees the input:
- * - it reads past invalid UTF-8 (and a NUL) as if the stream had ended, so
- *   a bad byte would silently cut the file short;
- * - it buffers every token of a nested flow collection ("[[[[...") before
- *   the first event, some 300 bytes per bracket, so nesting is bounded
- *   here. Brackets in comments and quoted scalars do not count; one in
- *   plain prose might, but prose with 32 unclosed brackets is not a file we
- *   need to read.
- */
-static int
-precheck(struct loader *ld, const unsigned char *s, size_t len)
-{
-	int line = 1, flow = 0;
-	unsigned char quote_char = 0; /* inside a quoted scalar */
-	unsigned char prev = '\n';   /* the byte before, outside quotes */
-	int comment = 0;
-
-	for (size_t i = 0; i < len;) {
-		unsigned char c = s[i];
-		size_t n = utf8_seq(s, i, len);
-
-		if (c == 0)
-			return load_fail(ld, line, "NUL byte in the file");
-		if (n == 0)
-			return load_fail(ld, line, "invalid UTF-8");
-		i += n;
-		if (c == '\n') {
-			line++;
-			comment = 0;
-		}
-		if (comment)
-			continue;
-		if (quote_char) {
-			if (quote_char == '"' && c == '\\' && i < len && s[i] < 0x80) {
-				if (s[i] == '\n')
-					line++;
-				i++; /* an escaped byte, "\"" included */
-			} else if (c == quote_char) {
-				if (c == '\'' && i < len && s[i] == '\'')
-					i++; /* '' inside single quotes */
-				else
-					quote_char = 0;
-			}
-			prev = 'a';
-			continue;
-		}
-		/* A quote or '#' only starts something after a separator. */
-		if (prev == ' ' || prev == '\t' || prev == '\n' || prev == '\r' ||
-		    prev == '[' || prev == '{' || prev == ',' || prev == ':' || prev == '-') {
-			if (c == '"' || c == '\'') {
-				quote_char = c;
-				continue;
-			}
-			if (c == '#' && (prev == ' ' || prev == '\t' || prev == '\n' || prev == '\r')) {
-				comment = 1;
-				continue;
-			}
-		}
-		if (c == '[' || c == '{') {
-			if (++flow > YAML_DEPTH_MAX)
-				return load_fail(ld, line, "YAML nested too deeply");
-		} else if ((c == ']' || c == '}') && flow > 0) {
-			flow--;
-		}
-		prev = c;
-	}
-	return 0;
-}
-
-static int
-event_line(struct fy_event *ev)
-{
-	const struct fy_mark *m = fy_event_start_mark(ev);
-	return m ? m->line + 1 : -1;
-}
-
-/* The error libfyaml reported, as "file:line: reason". */
-static int
-yaml_syntax_fail(struct loader *ld, struct fy_diag *diag)
-{
-	void *iter = NULL;
-	struct fy_diag_error *de;
-
-	while ((de = fy_diag_errors_iterate(diag, &iter)) != NULL) {
-		if (de->type < FYET_ERROR || !de->msg)
-			continue;
-		/* Collected lines are 1-based (marks are 0-based). */
-		return load_fail(ld, de->line > 0 ? de->line : ld->last_line,
-				 "YAML syntax error: %s", de->msg);
-	}
-	return load_fail(ld, ld->last_line, "YAML syntax error: %s",
-			 ld->diag_msg[0] ? ld->diag_msg : "malformed document");
-}
-
-/* Starts a node from an event, after the checks common to every node. */
-static struct ynode *
-ynode_from_event(struct loader *ld, struct fy_event *ev, enum ynode_type type,
-		 struct fy_token *anchor, struct fy_token *tag)
-{
-	struct ynode *n;
-	int line = event_line(ev);
-
-	/* an empty value has no token and no position: the line before */
-	if (line < 0)
-		line = ld->last_line;
-	if (anchor) {
-		load_fail(ld, line, "YAML anchors and aliases are not supported");
-		return NULL;
-	}
-	if (tag) {
-		load_fail(ld, line, "YAML tags are not supported");
-		return NULL;
-	}
-	if (++ld->n_nodes > YAML_NODES_MAX) {
-		load_fail(ld, line, "too many YAML nodes");
-		return NULL;
-	}
-	n = calloc(1, sizeof(*n));
-	if (!n) {
-		load_fail(ld, line, "out of memory");
-		return NULL;
-	}
-	n->type = type;
-	n->line = event_line(ev); /* -1 for an empty value: see yaml_read */
-	if (type == YNODE_SCALAR) {
-		size_t len = 0;
-		const char *text = fy_token_get_text(ev->scalar.value, &len);
-		if (!text)
-			len = 0;
-		n->text = malloc(len + 1);
-		if (!n->text) {
-			free(n);
-			load_fail(ld, line, "out of memory");
-			return NULL;
-		}
-		if (len)
-			memcpy(n->text, text, len);
-		n->text[len] = '\0';
-		n->len = len;
-		n->is_null = fy_token_scalar_style(ev->scalar.value) == FYSS_PLAIN &&
-			     is_null_text(n->text, len);
-	}
-	return n;
-}
-
-/* Parses one YAML document into *root (NULL for an empty file). */
-static int
-yaml_read(struct loader *ld, const char *data, size_t len, struct ynode **root)
-{
-	struct fy_diag_cfg dcfg;
-	struct fy_diag *diag = NULL;
-	struct fy_parse_cfg pcfg;
-	struct fy_parser *fyp = NULL;
-	struct fy_event *ev = NULL;
-	struct ynode *stack[YAML_DEPTH_MAX];
-	size_t depth = 0;
-	int n_docs = 0, rc = -1;
-
-	*root = NULL;
-	ld->last_line = 1;
-	if (precheck(ld, (const unsigned char *)data, len) < 0)
-		return -1;
-
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL; /* never stderr: errors are collected below */
-	dcfg.output_fn = diag_capture;
-	dcfg.user = ld;
-	dcfg.level = FYET_ERROR;
-	dcfg.colorize = false;
-	dcfg.show_source = false;
-	dcfg.show_position = false;
-	dcfg.show_type = false;
-	dcfg.show_module = false;
-	diag = fy_diag_create(&dcfg);
-	if (!diag) {
-		load_fail(ld, 0, "cannot start the YAML parser");
-		goto out;
-	}
-	fy_diag_set_collect_errors(diag, true);
-
-	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.flags = FYPCF_QUIET;
-	pcfg.diag = diag;
-	fyp = fy_parser_create(&pcfg);
-	if (!fyp || fy_parser_set_string(fyp, data, len) != 0) {
-		load_fail(ld, 0, "cannot start the YAML parser");
-		goto out;
-	}
-
-	while ((ev = fy_parser_parse(fyp)) != NULL) {
-		struct ynode *n = NULL;
-		int line = event_line(ev);
-
-		if (line > 0)
-			ld->last_line = line;
-		switch (ev->type) {
-		case FYET_DOCUMENT_START:
-			if (++n_docs > 1) {
-				load_fail(ld, line > 0 ? line : ld->last_line,
-					  "only one YAML document per file");
-				goto out;
-			}
-			break;
-		case FYET_MAPPING_START:
-			n = ynode_from_event(ld, ev, YNODE_MAP, ev->mapping_start.anchor,
-					     ev->mapping_start.tag);
-			break;
-		case FYET_SEQUENCE_START:
-			n = ynode_from_event(ld, ev, YNODE_SEQ, ev->sequence_start.anchor,
-					     ev->sequence_start.tag);
-			break;
-		case FYET_SCALAR:
-			n = ynode_from_event(ld, ev, YNODE_SCALAR, ev->scalar.anchor,
-					     ev->scalar.tag);
-			break;
-		case FYET_ALIAS:
-			load_fail(ld, line > 0 ? line : ld->last_line,
-				  "YAML anchors and aliases are not supported");
-			goto out;
-		case FYET_MAPPING_END:
-		case FYET_SEQUENCE_END:
-			if (depth > 0)
-				depth--;
-			break;
-		default:
-			break;
-		}
-		if (ev->type == FYET_MAPPING_START || ev->type == FYET_SEQUENCE_START ||
-		    ev->type == FYET_SCALAR) {
-			if (!n)
-				goto out;
-			if (depth == 0) {
-				/* Only one root per document, one document per file. */
-				ynode_free(*root);
-				*root = n;
-			} else {
-				struct ynode *parent = stack[depth - 1];
-				/* An empty value has no token: use its key's line. */
-				if (n->line < 0)
-					n->line = parent->n_kids ? parent->kids[parent->n_kids - 1]->line
-								 : parent->line;
-				if (ynode_add_kid(parent, n) < 0) {
-					ynode_free(n);
-					load_fail(ld, ld->last_line, "out of memory");
-					goto out;
-				}
-			}
-			if (n->line < 0)
-				n->line = ld->last_line;
-			if (n->type != YNODE_SCALAR) {
-				if (depth == YAML_DEPTH_MAX) {
-					load_fail(ld, n->line, "YAML nested too deeply");
-					goto out;
-				}
-				stack[depth++] = n;
-			}
-		}
-		fy_parser_event_free(fyp, ev);
-		ev = NULL;
-	}
-	if (fy_parser_get_stream_error(fyp) || fy_diag_got_error(diag)) {
-		yaml_syntax_fail(ld, diag);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (ev)
-		fy_parser_event_free(fyp, ev);
-	if (rc < 0) {
-		ynode_free(*root);
-		*root = NULL;
-	}
-	if (fyp)
-		fy_parser_destroy(fyp);
-	if (diag)
-		fy_diag_destroy(diag);
-	return rc;
 }
 
 /* ---- field checks ---------------------------------------------------- */
@@ -617,7 +191,7 @@ walk_mapping(struct loader *ld, const struct ynode *map, const struct field *fie
 				o += (size_t)w;
 			}
 			return load_fail(ld, key->line, "unknown key %s in %s (expected %s)",
-					 quote(q, sizeof(q), key->text, key->len), what, expected);
+					 yaml_quote(q, sizeof(q), key->text, key->len), what, expected);
 		}
 		if (seen & (1u << f))
 			return load_fail(ld, key->line, "key \"%s\" given twice in %s",
@@ -668,7 +242,7 @@ get_slug(struct loader *ld, const struct ynode *key, const struct ynode *val, ch
 	if (!is_slug(val->text, val->len))
 		return load_fail(ld, val->line,
 				 "%s %s must be 1 to %u characters of a-z, 0-9 and '-'",
-				 key->text, quote(q, sizeof(q), val->text, val->len),
+				 key->text, yaml_quote(q, sizeof(q), val->text, val->len),
 				 SIG_SLUG_MAX);
 	return 0;
 }
@@ -781,7 +355,7 @@ app_add_domain(struct loader *ld, const struct ynode *item, void *vrec)
 
 	if (why || strlen(item->text) != item->len)
 		return load_fail(ld, item->line, "domain %s %s",
-				 quote(q, sizeof(q), item->text, item->len),
+				 yaml_quote(q, sizeof(q), item->text, item->len),
 				 why ? why : "holds a NUL byte");
 	for (size_t i = 0; i < app->n_domains; i++)
 		if (strcmp(app->domains[i], item->text) == 0)
@@ -818,18 +392,18 @@ app_add_range(struct loader *ld, const struct ynode *item, void *vrec)
 				shown -= 96;
 			return load_fail(ld, item->line,
 					 "ip range %s has host bits set (the network is %s/%u)",
-					 quote(q, sizeof(q), item->text, item->len),
+					 yaml_quote(q, sizeof(q), item->text, item->len),
 					 addr_format(&masked, net, sizeof(net)), shown);
 		}
 		return load_fail(ld, item->line, "ip range %s %s",
-				 quote(q, sizeof(q), item->text, item->len), why);
+				 yaml_quote(q, sizeof(q), item->text, item->len), why);
 	}
 	for (size_t i = 0; i < app->n_ranges; i++)
 		if (app->ranges[i].prefix_len == range.prefix_len &&
 		    memcmp(app->ranges[i].base.b, range.base.b, sizeof(range.base.b)) == 0)
 			return load_fail(ld, item->line,
 					 "ip range %s is listed twice in this app (line %d)",
-					 quote(q, sizeof(q), item->text, item->len),
+					 yaml_quote(q, sizeof(q), item->text, item->len),
 					 rec->range_lines[i]);
 	ranges = app_grow(app->ranges, sizeof(*ranges), &rec->range_lines, app->n_ranges);
 	if (!ranges)
@@ -856,7 +430,7 @@ app_add_ndpi(struct loader *ld, const struct ynode *item, void *vrec)
 	if (!ok)
 		return load_fail(ld, item->line,
 				 "nDPI protocol %s must be up to %u printable characters without spaces",
-				 quote(q, sizeof(q), item->text, item->len), SIG_NDPI_MAX);
+				 yaml_quote(q, sizeof(q), item->text, item->len), SIG_NDPI_MAX);
 	for (size_t i = 0; i < app->n_ndpi; i++)
 		if (strcmp(app->ndpi[i], item->text) == 0)
 			return load_fail(ld, item->line,
@@ -995,7 +569,7 @@ load_tree(struct loader *ld, const struct ynode *root)
 		else if (key->type == YNODE_SCALAR)
 			return load_fail(ld, key->line,
 					 "unknown key %s at the top level (expected categories, apps)",
-					 quote(q, sizeof(q), key->text, key->len));
+					 yaml_quote(q, sizeof(q), key->text, key->len));
 		else
 			return load_fail(ld, key->line, "top-level keys must be plain words");
 		if (cats ? seen_cats++ : seen_apps++)
@@ -1012,67 +586,11 @@ load_tree(struct loader *ld, const struct ynode *root)
 	return 0;
 }
 
-/* Reads a whole file of at most SIG_FILE_MAX bytes; caller frees *data. */
-static int
-read_file(struct loader *ld, const char *path, char **data, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, rc = -1;
-
-	*data = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return load_fail(ld, 0, "cannot open: %s", strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		load_fail(ld, 0, "cannot read: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		load_fail(ld, 0, "not a regular file");
-		goto out;
-	}
-	if (st.st_size > (off_t)SIG_FILE_MAX) {
-		load_fail(ld, 0, "larger than %u bytes", SIG_FILE_MAX);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		load_fail(ld, 0, "out of memory");
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			load_fail(ld, 0, "cannot read: %s", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break; /* shrank under us: parse what is there */
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
 static int
 load_file(sig_db *db, const char *path, char *err, size_t errlen)
 {
 	struct loader ld;
 	struct ynode *root = NULL;
-	char *data = NULL;
-	size_t len;
 	int rc = -1;
 
 	memset(&ld, 0, sizeof(ld));
@@ -1082,14 +600,11 @@ load_file(sig_db *db, const char *path, char *err, size_t errlen)
 	ld.file = sig_db_intern_file(db, path);
 	if (!ld.file)
 		return sig_errf(err, errlen, path, 0, "out of memory");
-	if (read_file(&ld, path, &data, &len) < 0)
-		goto out;
-	if (yaml_read(&ld, data, len, &root) < 0)
+	if (yaml_read_file(path, SIG_FILE_MAX, &root, err, errlen) < 0)
 		goto out;
 	rc = load_tree(&ld, root);
 out:
 	ynode_free(root);
-	free(data);
 	return rc;
 }
 

@@ -1,105 +1,521 @@
 /*
- * libfyaml with its diagnostics collected instead of printed, turned into
- * the one-line "file:line: reason" errors every shadowmap loader gives.
+ * YAML for every shadowmap loader (signatures, config, catalog): libfyaml's
+ * event parser feeds a small tree of our own that keeps the line of every
+ * node (libfyaml 0.7's document API has no marks for collections), and its
+ * diagnostics are collected, never printed, so that every problem, a syntax
+ * error included, comes out as one line "file:line: reason". Input is
+ * checked first for what libfyaml does not guard against.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libfyaml.h>
 
+#include "shadowmap/utf8.h"
 #include "shadowmap/yaml.h"
 
-struct fy_document *
-yaml_load_file(const char *path, char *err, size_t errlen)
+#define YAML_DEPTH_MAX 32
+#define YAML_NODES_MAX 250000u /* about 100 bytes each; real files need a few thousand */
+
+/* What one parse carries around: where errors go. */
+struct yreader {
+	const char *name; /* the file, for messages */
+	char *err;
+	size_t errlen;
+	size_t n_nodes;
+	int last_line;      /* of the last event that had a position */
+	char diag_msg[256]; /* the first diagnostic libfyaml wanted to print */
+};
+
+static int
+yfail(struct yreader *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+yfail(struct yreader *ld, int line, const char *fmt, ...)
 {
-	struct fy_diag_cfg dcfg;
-	struct fy_diag *diag = NULL;
-	struct fy_document *doc = NULL;
-	FILE *probe;
+	char msg[512];
+	va_list ap;
 
-	/* libfyaml's own message for a missing file is vague; check first */
-	probe = fopen(path, "r");
-	if (!probe) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	fclose(probe);
-
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.output_fn = NULL;
-	dcfg.colorize = false;
-	diag = fy_diag_create(&dcfg);
-	if (!diag) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return NULL;
-	}
-	fy_diag_set_collect_errors(diag, true);
-
-	struct fy_parse_cfg pcfg = {
-		.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_AUTO,
-		.diag = diag,
-	};
-	doc = fy_document_build_from_file(&pcfg, path);
-	if (!doc || fy_diag_got_error(diag)) {
-		void *iter = NULL;
-		struct fy_diag_error *e = fy_diag_errors_iterate(diag, &iter);
-		if (e)
-			snprintf(err, errlen, "%s:%d: %s", path, e->line,
-				 e->msg ? e->msg : "YAML syntax error");
-		else
-			snprintf(err, errlen, "%s: not valid YAML", path);
-		if (doc)
-			fy_document_destroy(doc);
-		doc = NULL;
-	}
-	fy_diag_unref(diag);
-	return doc;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!ld->err || !ld->errlen)
+		return -1;
+	if (line > 0)
+		snprintf(ld->err, ld->errlen, "%s:%d: %s", ld->name, line, msg);
+	else
+		snprintf(ld->err, ld->errlen, "%s: %s", ld->name, msg);
+	return -1;
 }
 
-int
-yaml_node_line(struct fy_node *node)
+/* Quotes text from the input for a message: bounded, one line, printable. */
+const char *
+yaml_quote(char *buf, size_t size, const char *s, size_t len)
 {
-	void *iter = NULL;
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
 
-	/* libfyaml 0.7 keeps marks on tokens, not on collection nodes: a
-	 * collection is placed at its first entry. */
-	for (int depth = 0; node && depth < 64; depth++) {
-		if (fy_node_is_scalar(node)) {
-			struct fy_token *t = fy_node_get_scalar_token(node);
-			const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-			return m ? m->line + 1 : 0;
+	if (size < 8)
+		return "";
+	buf[o++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (o + 6 >= size) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
 		}
-		iter = NULL;
-		if (fy_node_is_mapping(node)) {
-			struct fy_node_pair *pair = fy_node_mapping_iterate(node, &iter);
-			node = pair ? fy_node_pair_key(pair) : NULL;
-		} else if (fy_node_is_sequence(node)) {
-			node = fy_node_sequence_iterate(node, &iter);
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
 		} else {
-			return 0;
+			buf[o++] = (char)c;
 		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+void
+ynode_free(struct ynode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n_kids; i++)
+		ynode_free(n->kids[i]);
+	free(n->kids);
+	free(n->text);
+	free(n);
+}
+
+static int
+ynode_add_kid(struct ynode *parent, struct ynode *kid)
+{
+	if (parent->n_kids == parent->cap_kids) {
+		size_t want = parent->cap_kids ? parent->cap_kids * 2 : 4;
+		struct ynode **v = realloc(parent->kids, want * sizeof(*v));
+		if (!v)
+			return -1;
+		parent->kids = v;
+		parent->cap_kids = want;
+	}
+	parent->kids[parent->n_kids++] = kid;
+	return 0;
+}
+
+static int
+is_null_text(const char *s, size_t len)
+{
+	return len == 0 || (len == 1 && s[0] == '~') ||
+	       (len == 4 && (memcmp(s, "null", 4) == 0 || memcmp(s, "Null", 4) == 0 ||
+			     memcmp(s, "NULL", 4) == 0));
+}
+
+static void
+diag_capture(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+	struct yreader *ld = user;
+	size_t n = 0;
+
+	(void)diag;
+	if (ld->diag_msg[0])
+		return;
+	while (n < len && n + 1 < sizeof(ld->diag_msg) && buf[n] != '\n') {
+		ld->diag_msg[n] = buf[n];
+		n++;
+	}
+	ld->diag_msg[n] = '\0';
+}
+
+/*
+ * What libfyaml does not check for us, before it sees the input:
+ * - it reads past invalid UTF-8 (and a NUL) as if the stream had ended, so
+ *   a bad byte would silently cut the file short;
+ * - it buffers every token of a nested flow collection ("[[[[...") before
+ *   the first event, some 300 bytes per bracket, so nesting is bounded
+ *   here. Brackets in comments and quoted scalars do not count; one in
+ *   plain prose might, but prose with 32 unclosed brackets is not a file we
+ *   need to read.
+ */
+static int
+precheck(struct yreader *ld, const unsigned char *s, size_t len)
+{
+	int line = 1, flow = 0;
+	unsigned char quote_char = 0; /* inside a quoted scalar */
+	unsigned char prev = '\n';   /* the byte before, outside quotes */
+	int comment = 0;
+
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		size_t n = utf8_seq_len(s + i, len - i);
+
+		if (c == 0)
+			return yfail(ld, line, "NUL byte in the file");
+		if (n == 0)
+			return yfail(ld, line, "invalid UTF-8");
+		i += n;
+		if (c == '\n') {
+			line++;
+			comment = 0;
+		}
+		if (comment)
+			continue;
+		if (quote_char) {
+			if (quote_char == '"' && c == '\\' && i < len && s[i] < 0x80) {
+				if (s[i] == '\n')
+					line++;
+				i++; /* an escaped byte, "\"" included */
+			} else if (c == quote_char) {
+				if (c == '\'' && i < len && s[i] == '\'')
+					i++; /* '' inside single quotes */
+				else
+					quote_char = 0;
+			}
+			prev = 'a';
+			continue;
+		}
+		/* A quote or '#' only starts something after a separator. */
+		if (prev == ' ' || prev == '\t' || prev == '\n' || prev == '\r' ||
+		    prev == '[' || prev == '{' || prev == ',' || prev == ':' || prev == '-') {
+			if (c == '"' || c == '\'') {
+				quote_char = c;
+				continue;
+			}
+			if (c == '#' && (prev == ' ' || prev == '\t' || prev == '\n' || prev == '\r')) {
+				comment = 1;
+				continue;
+			}
+		}
+		if (c == '[' || c == '{') {
+			if (++flow > YAML_DEPTH_MAX)
+				return yfail(ld, line, "YAML nested too deeply");
+		} else if ((c == ']' || c == '}') && flow > 0) {
+			flow--;
+		}
+		prev = c;
 	}
 	return 0;
 }
 
-char *
-yaml_scalar_dup(struct fy_node *node)
+static int
+event_line(struct fy_event *ev)
 {
-	size_t len;
-	const char *s;
+	const struct fy_mark *m = fy_event_start_mark(ev);
+	return m ? m->line + 1 : -1;
+}
 
-	if (!node || !fy_node_is_scalar(node))
+/* The error libfyaml reported, as "file:line: reason". */
+static int
+yaml_syntax_fail(struct yreader *ld, struct fy_diag *diag)
+{
+	void *iter = NULL;
+	struct fy_diag_error *de;
+
+	while ((de = fy_diag_errors_iterate(diag, &iter)) != NULL) {
+		if (de->type < FYET_ERROR || !de->msg)
+			continue;
+		/* Collected lines are 1-based (marks are 0-based). */
+		return yfail(ld, de->line > 0 ? de->line : ld->last_line,
+				 "YAML syntax error: %s", de->msg);
+	}
+	return yfail(ld, ld->last_line, "YAML syntax error: %s",
+			 ld->diag_msg[0] ? ld->diag_msg : "malformed document");
+}
+
+/* Starts a node from an event, after the checks common to every node. */
+static struct ynode *
+ynode_from_event(struct yreader *ld, struct fy_event *ev, enum ynode_type type,
+		 struct fy_token *anchor, struct fy_token *tag)
+{
+	struct ynode *n;
+	int line = event_line(ev);
+
+	/* an empty value has no token and no position: the line before */
+	if (line < 0)
+		line = ld->last_line;
+	if (anchor) {
+		yfail(ld, line, "YAML anchors and aliases are not supported");
 		return NULL;
-	s = fy_node_get_scalar(node, &len);
-	if (!s)
+	}
+	if (tag) {
+		yfail(ld, line, "YAML tags are not supported");
 		return NULL;
-	char *copy = malloc(len + 1);
-	if (!copy)
+	}
+	if (++ld->n_nodes > YAML_NODES_MAX) {
+		yfail(ld, line, "too many YAML nodes");
 		return NULL;
-	memcpy(copy, s, len);
-	copy[len] = '\0';
-	return copy;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n) {
+		yfail(ld, line, "out of memory");
+		return NULL;
+	}
+	n->type = type;
+	n->line = event_line(ev); /* -1 for an empty value: see yaml_read */
+	if (type == YNODE_SCALAR) {
+		size_t len = 0;
+		const char *text = fy_token_get_text(ev->scalar.value, &len);
+		if (!text)
+			len = 0;
+		n->text = malloc(len + 1);
+		if (!n->text) {
+			free(n);
+			yfail(ld, line, "out of memory");
+			return NULL;
+		}
+		if (len)
+			memcpy(n->text, text, len);
+		n->text[len] = '\0';
+		n->len = len;
+		n->is_null = fy_token_scalar_style(ev->scalar.value) == FYSS_PLAIN &&
+			     is_null_text(n->text, len);
+	}
+	return n;
+}
+
+/* Parses one YAML document into *root (NULL for an empty file). */
+static int
+yaml_parse(struct yreader *ld, const char *data, size_t len, struct ynode **root)
+{
+	struct fy_diag_cfg dcfg;
+	struct fy_diag *diag = NULL;
+	struct fy_parse_cfg pcfg;
+	struct fy_parser *fyp = NULL;
+	struct fy_event *ev = NULL;
+	struct ynode *stack[YAML_DEPTH_MAX];
+	size_t depth = 0;
+	int n_docs = 0, rc = -1;
+
+	*root = NULL;
+	ld->last_line = 1;
+	if (precheck(ld, (const unsigned char *)data, len) < 0)
+		return -1;
+
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL; /* never stderr: errors are collected below */
+	dcfg.output_fn = diag_capture;
+	dcfg.user = ld;
+	dcfg.level = FYET_ERROR;
+	dcfg.colorize = false;
+	dcfg.show_source = false;
+	dcfg.show_position = false;
+	dcfg.show_type = false;
+	dcfg.show_module = false;
+	diag = fy_diag_create(&dcfg);
+	if (!diag) {
+		yfail(ld, 0, "cannot start the YAML parser");
+		goto out;
+	}
+	fy_diag_set_collect_errors(diag, true);
+
+	memset(&pcfg, 0, sizeof(pcfg));
+	pcfg.flags = FYPCF_QUIET;
+	pcfg.diag = diag;
+	fyp = fy_parser_create(&pcfg);
+	if (!fyp || fy_parser_set_string(fyp, data, len) != 0) {
+		yfail(ld, 0, "cannot start the YAML parser");
+		goto out;
+	}
+
+	while ((ev = fy_parser_parse(fyp)) != NULL) {
+		struct ynode *n = NULL;
+		int line = event_line(ev);
+
+		if (line > 0)
+			ld->last_line = line;
+		switch (ev->type) {
+		case FYET_DOCUMENT_START:
+			if (++n_docs > 1) {
+				yfail(ld, line > 0 ? line : ld->last_line,
+					  "only one YAML document per file");
+				goto out;
+			}
+			break;
+		case FYET_MAPPING_START:
+			n = ynode_from_event(ld, ev, YNODE_MAP, ev->mapping_start.anchor,
+					     ev->mapping_start.tag);
+			break;
+		case FYET_SEQUENCE_START:
+			n = ynode_from_event(ld, ev, YNODE_SEQ, ev->sequence_start.anchor,
+					     ev->sequence_start.tag);
+			break;
+		case FYET_SCALAR:
+			n = ynode_from_event(ld, ev, YNODE_SCALAR, ev->scalar.anchor,
+					     ev->scalar.tag);
+			break;
+		case FYET_ALIAS:
+			yfail(ld, line > 0 ? line : ld->last_line,
+				  "YAML anchors and aliases are not supported");
+			goto out;
+		case FYET_MAPPING_END:
+		case FYET_SEQUENCE_END:
+			if (depth > 0)
+				depth--;
+			break;
+		default:
+			break;
+		}
+		if (ev->type == FYET_MAPPING_START || ev->type == FYET_SEQUENCE_START ||
+		    ev->type == FYET_SCALAR) {
+			if (!n)
+				goto out;
+			if (depth == 0) {
+				/* Only one root per document, one document per file. */
+				ynode_free(*root);
+				*root = n;
+			} else {
+				struct ynode *parent = stack[depth - 1];
+				/* An empty value has no token: use its key's line. */
+				if (n->line < 0)
+					n->line = parent->n_kids ? parent->kids[parent->n_kids - 1]->line
+								 : parent->line;
+				if (ynode_add_kid(parent, n) < 0) {
+					ynode_free(n);
+					yfail(ld, ld->last_line, "out of memory");
+					goto out;
+				}
+			}
+			if (n->line < 0)
+				n->line = ld->last_line;
+			if (n->type != YNODE_SCALAR) {
+				if (depth == YAML_DEPTH_MAX) {
+					yfail(ld, n->line, "YAML nested too deeply");
+					goto out;
+				}
+				stack[depth++] = n;
+			}
+		}
+		fy_parser_event_free(fyp, ev);
+		ev = NULL;
+	}
+	if (fy_parser_get_stream_error(fyp) || fy_diag_got_error(diag)) {
+		yaml_syntax_fail(ld, diag);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (ev)
+		fy_parser_event_free(fyp, ev);
+	if (rc < 0) {
+		ynode_free(*root);
+		*root = NULL;
+	}
+	if (fyp)
+		fy_parser_destroy(fyp);
+	if (diag)
+		fy_diag_destroy(diag);
+	return rc;
+}
+
+/* Reads a whole regular file of at most max bytes; caller frees *data. */
+static int
+read_file(struct yreader *ld, const char *path, size_t max, char **data, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd, rc = -1;
+
+	*data = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return yfail(ld, 0, "cannot open: %s", strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		yfail(ld, 0, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		yfail(ld, 0, "not a regular file");
+		goto out;
+	}
+	if (st.st_size > (off_t)max) {
+		yfail(ld, 0, "larger than %zu bytes", max);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		yfail(ld, 0, "out of memory");
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			yfail(ld, 0, "cannot read: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break; /* shrank under us: parse what is there */
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+
+int
+yaml_read_string(const char *name, const char *data, size_t len, struct ynode **root,
+		 char *err, size_t errlen)
+{
+	struct yreader ld;
+
+	memset(&ld, 0, sizeof(ld));
+	ld.name = name;
+	ld.err = err;
+	ld.errlen = errlen;
+	return yaml_parse(&ld, data, len, root);
+}
+
+int
+yaml_read_file(const char *path, size_t max_bytes, struct ynode **root, char *err,
+	       size_t errlen)
+{
+	struct yreader ld;
+	char *data = NULL;
+	size_t len;
+	int rc;
+
+	*root = NULL;
+	memset(&ld, 0, sizeof(ld));
+	ld.name = path;
+	ld.err = err;
+	ld.errlen = errlen;
+	if (read_file(&ld, path, max_bytes, &data, &len) < 0)
+		return -1;
+	rc = yaml_parse(&ld, data, len, root);
+	free(data);
+	return rc;
+}
+
+const struct ynode *
+ynode_map_get(const struct ynode *map, const char *key)
+{
+	if (!map || map->type != YNODE_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < map->n_kids; i += 2) {
+		const struct ynode *k = map->kids[i];
+		if (k->type == YNODE_SCALAR && strlen(key) == k->len &&
+		    memcmp(k->text, key, k->len) == 0)
+			return map->kids[i + 1];
+	}
+	return NULL;
 }

@@ -1,25 +1,49 @@
 /*
- * Loading YAML files with libfyaml so that every problem, a syntax error
- * included, comes out as one line "file:line: reason" and nothing is
- * printed behind the caller's back.
+ * Reading YAML for every shadowmap loader (signatures, config, catalog)
+ * into a small tree that keeps the line of every node, so that loaders can
+ * say "file:line: reason" about anything, and nothing is printed behind
+ * the caller's back. Anchors, aliases, tags and multi-document files are
+ * refused; size, nesting and node count are bounded.
  */
 #ifndef SHADOWMAP_YAML_H
 #define SHADOWMAP_YAML_H
 
 #include <stddef.h>
 
-struct fy_document;
-struct fy_node;
+enum ynode_type {
+	YNODE_SCALAR,
+	YNODE_SEQ,
+	YNODE_MAP,
+};
 
-/* Parses path into a document (caller frees with fy_document_destroy).
- * NULL with "path:line: reason" in err on failure. */
-struct fy_document *yaml_load_file(const char *path, char *err, size_t errlen);
+struct ynode {
+	enum ynode_type type;
+	int line;            /* 1-based */
+	int is_null;         /* a plain empty, "~" or "null" scalar */
+	char *text;          /* scalars: NUL-terminated copy (may hold NULs) */
+	size_t len;
+	struct ynode **kids; /* sequences: items; mappings: key, value, key, ... */
+	size_t n_kids, cap_kids;
+};
 
-/* 1-based line of a node. */
-int yaml_node_line(struct fy_node *node);
+#define YAML_FILE_MAX (8u << 20)
 
-/* The scalar text of node (NUL-terminated copy, caller frees), or NULL if
- * it is not a scalar. */
-char *yaml_scalar_dup(struct fy_node *node);
+/*
+ * Reads a regular file of at most max_bytes and parses it. *root is the
+ * document's root, NULL for an empty file; caller frees with ynode_free.
+ * Returns 0, or -1 with "path:line: reason" (or "path: reason") in err.
+ */
+int yaml_read_file(const char *path, size_t max_bytes, struct ynode **root, char *err,
+		   size_t errlen);
+/* The same on a buffer; name stands for the file in messages. */
+int yaml_read_string(const char *name, const char *data, size_t len, struct ynode **root,
+		     char *err, size_t errlen);
+void ynode_free(struct ynode *n);
+
+/* The value of a mapping's key, or NULL. */
+const struct ynode *ynode_map_get(const struct ynode *map, const char *key);
+
+/* Quotes input text for a message: bounded, one line, printable. */
+const char *yaml_quote(char *buf, size_t size, const char *s, size_t len);
 
 #endif

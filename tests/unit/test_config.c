@@ -85,7 +85,7 @@ test_files(void **state)
 	assert_string_equal(err, DATA "out-of-range.yaml:4: max-flows: 5000 is out of range "
 				 "(1 to 1000)");
 	assert_int_equal(cfg_load_file(opts, &c, DATA "duplicate.yaml", err, sizeof(err)), -1);
-	assert_string_equal(err, DATA "duplicate.yaml:3: duplicate key");
+	assert_string_equal(err, DATA "duplicate.yaml:3: name: given twice (first on line 1)");
 	assert_int_equal(cfg_load_file(opts, &c, DATA "syntax.yaml", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "syntax.yaml:"));
 	assert_null(strchr(err, '\n'));

@@ -359,6 +359,8 @@ struct piece {
 	size_t off, len;
 };
 
+#define PLAIN_CAP 2048 /* frames of one test Initial */
+
 /* The frames of one Initial: the pieces in the given order, with a PING
  * and some PADDING between them, padded to at least min_len. */
 static size_t
@@ -367,6 +369,7 @@ frames_of(uint8_t *p, uint8_t crypto_type, const uint8_t *hello, const struct pi
 {
 	size_t n = 0;
 	for (size_t i = 0; i < n_pieces; i++) {
+		assert_true(n + pieces[i].len + 12 <= PLAIN_CAP);
 		if (i > 0) {
 			p[n++] = crypto_type == 0x06 ? 0x01 : 0x07;
 			memset(p + n, 0, 3);
@@ -374,6 +377,7 @@ frames_of(uint8_t *p, uint8_t crypto_type, const uint8_t *hello, const struct pi
 		}
 		n += put_crypto(p + n, crypto_type, hello, pieces[i].off, pieces[i].len);
 	}
+	assert_true(min_len <= PLAIN_CAP);
 	if (n < min_len) {
 		memset(p + n, 0, min_len - n);
 		n = min_len;
@@ -484,7 +488,7 @@ test_vector_corrupted_and_cut(void **state)
 
 /* A ClientHello of hello_len bytes in pieces, one Initial per datagram. */
 struct flight {
-	uint8_t dgram[8][1600];
+	uint8_t dgram[8][PLAIN_CAP + 100];
 	size_t len[8];
 	size_t n;
 };
@@ -493,7 +497,7 @@ static void
 flight_add(struct flight *f, const struct initial_spec *s, const uint8_t *hello,
 	   const struct piece *pieces, size_t n_pieces)
 {
-	uint8_t plain[1500];
+	uint8_t plain[PLAIN_CAP];
 	size_t pn = frames_of(plain, 0x06, hello, pieces, n_pieces, 1100);
 	assert_true(f->n < 8);
 	f->len[f->n] = seal_initial(s, plain, pn, f->dgram[f->n], sizeof(f->dgram[0]));
@@ -541,7 +545,7 @@ static void
 test_coalesced_duplicates_and_new_dcid(void **state)
 {
 	(void)state;
-	uint8_t hello[4096], plain[1500], dgram[4000];
+	uint8_t hello[4096], plain[PLAIN_CAP], dgram[4000];
 	char out[DOMAIN_MAX];
 	size_t hl = build_hello(hello, sizeof(hello), "cdn.example.net", 1750), n = 0, pl;
 	static const uint8_t server_cid[] = { 9, 9, 9, 9, 9 };
@@ -587,7 +591,7 @@ static void
 test_zero_rtt_and_short_after_initial(void **state)
 {
 	(void)state;
-	uint8_t hello[2048], plain[1500], dgram[3000];
+	uint8_t hello[2048], plain[PLAIN_CAP], dgram[3000];
 	char out[DOMAIN_MAX];
 	size_t hl = build_hello(hello, sizeof(hello), "zero.example", 600), n, pl;
 	struct initial_spec s = { &v1, NULL, dcid8, 8, 0, 0, 1, 0, 0 };
@@ -619,7 +623,7 @@ static void
 test_retry_keys(void **state)
 {
 	(void)state;
-	uint8_t hello[4096], plain[1500], dgram[1600];
+	uint8_t hello[4096], plain[PLAIN_CAP], dgram[PLAIN_CAP + 100];
 	char out[DOMAIN_MAX];
 	size_t hl = build_hello(hello, sizeof(hello), "retry.example.com", 1500), n, pl;
 	static const uint8_t retry_cid[] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8 };
@@ -673,7 +677,7 @@ static void
 test_versions_draft29_v2_t051(void **state)
 {
 	(void)state;
-	uint8_t hello[4096], plain[1500], dgram[1600];
+	uint8_t hello[4096], plain[PLAIN_CAP], dgram[PLAIN_CAP + 100];
 	char out[DOMAIN_MAX];
 	size_t hl = build_hello(hello, sizeof(hello), "versions.example", 1300), n, pl;
 	const struct seal_version *vs[] = { &d29, &v2, &t51 };
@@ -698,7 +702,7 @@ test_no_sni_oversize_and_stall(void **state)
 {
 	(void)state;
 	static uint8_t hello[QUIC_CRYPTO_MAX + 4096];
-	uint8_t plain[1500], dgram[1600];
+	uint8_t plain[PLAIN_CAP], dgram[PLAIN_CAP + 100];
 	char out[DOMAIN_MAX];
 	size_t hl, n, pl;
 	struct initial_spec s = { &v1, NULL, dcid8, 8, 0, 0, 2, 0, 0 };
