@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +266,15 @@ open_capture(const struct settings *s, const char **what)
 	}
 	if (rc > 0)
 		log_warnx("%s: %s", s->interface, pcap_statustostr(rc));
+	/* Non-blocking, and the loop polls the descriptor itself: a blocking
+	 * read on Linux (TPACKET_V3) may not return on a quiet link nor on a
+	 * signal, and the agent must stop on SIGTERM and close buckets on time. */
+	if (pcap_setnonblock(p, 1, errbuf) < 0 || pcap_get_selectable_fd(p) < 0) {
+		log_error("cannot capture on %s: no pollable descriptor: %s", s->interface,
+			  errbuf);
+		pcap_close(p);
+		return NULL;
+	}
 	return p;
 }
 
@@ -407,7 +417,13 @@ run_capture(const struct settings *s, const sig_db *sigs)
 			int64_t ts = (int64_t)hdr->ts.tv_sec * USEC_PER_SEC + hdr->ts.tv_usec;
 			engine_frame(e, dlt, ts, data, hdr->caplen, hdr->len);
 		} else if (r == 0) {
-			/* live timeout: let the clock move on a quiet link */
+			/* nothing ready: wait a little, then let the clock move on a
+			 * quiet link; a signal ends the wait early (EINTR) */
+			struct pollfd pfd = { pcap_get_selectable_fd(p), POLLIN, 0 };
+			if (poll(&pfd, 1, 200) < 0 && errno != EINTR) {
+				log_error("%s: poll: %s", what, strerror(errno));
+				goto finish;
+			}
 			engine_tick(e, wall_usec());
 		} else if (r == PCAP_ERROR_BREAK) {
 			break;
