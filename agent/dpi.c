@@ -139,6 +139,32 @@ dpi_wants_more(struct dpi *d, struct dpi_flow *f)
 	return ndpi_extra_dissection_possible(d->mod, f->nf) != 0;
 }
 
+static int is_carrier(uint16_t p);
+
+/* The verdict's application came from nDPI's table of server addresses,
+ * not from the traffic ("QUIC.Azure" for a Google name on an Azure host). */
+static int
+app_from_address(const struct dpi_flow *f)
+{
+	return f->proto.app_protocol != NDPI_PROTOCOL_UNKNOWN &&
+	       f->proto.app_protocol == f->nf->guessed_host_protocol_id;
+}
+
+static int
+names_no_app(const struct dpi_flow *f)
+{
+	const ndpi_protocol *p = &f->proto;
+	return p->app_protocol == NDPI_PROTOCOL_UNKNOWN || p->app_protocol == p->master_protocol ||
+	       (p->master_protocol == NDPI_PROTOCOL_UNKNOWN && is_carrier(p->app_protocol)) ||
+	       app_from_address(f);
+}
+
+int
+dpi_has_app(struct dpi_flow *f)
+{
+	return f->detected && !names_no_app(f);
+}
+
 static int
 is_dns_like(uint16_t p)
 {
@@ -176,7 +202,11 @@ dpi_take_cert_name(struct dpi_flow *f)
 			name += 2;
 			n -= 2;
 		}
-		if (domain_normalize(name, n, f->cert_name, sizeof(f->cert_name)) > 0)
+		/* a certificate may name a bare host ("vpn402"): only a name
+		 * with a registrable domain says whose server this is */
+		char reg[DOMAIN_MAX];
+		if (domain_normalize(name, n, f->cert_name, sizeof(f->cert_name)) > 0 &&
+		    domain_registrable(f->cert_name, reg, sizeof(reg)) > 0)
 			return;
 		f->cert_name[0] = '\0';
 		if (!end)
@@ -185,8 +215,62 @@ dpi_take_cert_name(struct dpi_flow *f)
 	}
 }
 
+/* The application nDPI's host rules give a name; 0 when none. */
+static uint16_t
+host_rule(struct dpi *d, const char *name)
+{
+	char buf[DOMAIN_MAX];
+	size_t n = strlen(name);
+	if (n == 0 || n >= sizeof(buf))
+		return NDPI_PROTOCOL_UNKNOWN;
+	memcpy(buf, name, n + 1);
+	ndpi_protocol_match_result m;
+	memset(&m, 0, sizeof(m));
+	int id = ndpi_match_string_subprotocol(d->mod, buf, (u_int)n, &m);
+	return id > 0 ? (uint16_t)id : NDPI_PROTOCOL_UNKNOWN;
+}
+
+static int
+is_carrier(uint16_t p)
+{
+	return is_tls_like(p) || p == NDPI_PROTOCOL_HTTP;
+}
+
+/* nDPI's verdict named no application, or only guessed one: a name the
+ * agent found beats it (docs/agent.md, "Which wins"). */
+static int
+refine_with_name(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_name_kind kind)
+{
+	ndpi_protocol *p = &f->proto;
+	if (!name || kind == DPI_NAME_NONE || is_dns_like(p->master_protocol) ||
+	    is_dns_like(p->app_protocol))
+		return 0;
+	int guessed = f->nf->confidence != NDPI_CONFIDENCE_DPI &&
+		      f->nf->confidence != NDPI_CONFIDENCE_DPI_CACHE;
+	if (!guessed && !names_no_app(f))
+		return 0;
+	uint16_t app = host_rule(d, name);
+	if (app == NDPI_PROTOCOL_UNKNOWN || is_carrier(app))
+		return 0;
+	uint16_t master = p->master_protocol;
+	if (master == NDPI_PROTOCOL_UNKNOWN && is_carrier(p->app_protocol))
+		master = p->app_protocol;
+	if (master == NDPI_PROTOCOL_UNKNOWN) {
+		switch (kind) {
+		case DPI_NAME_TLS: master = NDPI_PROTOCOL_TLS; break;
+		case DPI_NAME_QUIC: master = NDPI_PROTOCOL_QUIC; break;
+		case DPI_NAME_HTTP: master = NDPI_PROTOCOL_HTTP; break;
+		default: break;
+		}
+	}
+	p->master_protocol = master;
+	p->app_protocol = app;
+	return 1;
+}
+
 void
-dpi_finish(struct dpi *d, struct dpi_flow *f, struct dpi_verdict *v)
+dpi_finish(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_name_kind kind,
+	   struct dpi_verdict *v)
 {
 	if (!f->detected) {
 		uint8_t guessed = 0;
@@ -194,8 +278,12 @@ dpi_finish(struct dpi *d, struct dpi_flow *f, struct dpi_verdict *v)
 	}
 	dpi_take_cert_name(f);
 	memset(v, 0, sizeof(*v));
+	int refined = refine_with_name(d, f, name, kind);
 	v->name_id = dpi_intern(d, f->proto);
-	switch (f->nf->confidence) {
+	switch (refined ? -1 : (int)f->nf->confidence) {
+	case -1:
+		v->confidence = DPI_CONF_NAME;
+		break;
 	case NDPI_CONFIDENCE_MATCH_BY_PORT:
 		v->confidence = DPI_CONF_PORT;
 		break;

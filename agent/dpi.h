@@ -18,6 +18,17 @@ enum dpi_confidence {
 	DPI_CONF_IP,      /* guessed from the server's address */
 	DPI_CONF_CACHE,   /* from nDPI's cache of earlier flows */
 	DPI_CONF_PAYLOAD, /* the packets themselves */
+	DPI_CONF_NAME,    /* nDPI's host rules on a name the agent found itself */
+};
+
+/* Where a name the agent found itself came from: the protocol it implies
+ * when nDPI saw none. */
+enum dpi_name_kind {
+	DPI_NAME_NONE = 0,
+	DPI_NAME_TLS,
+	DPI_NAME_QUIC,
+	DPI_NAME_HTTP,
+	DPI_NAME_OTHER, /* from the DNS cache: implies no protocol */
 };
 
 struct dpi_verdict {
@@ -46,11 +57,20 @@ int dpi_packet(struct dpi *d, struct dpi_flow *f, const uint8_t *l3, uint32_t le
 /* Whether nDPI could still learn more (e.g. a TLS certificate). */
 int dpi_wants_more(struct dpi *d, struct dpi_flow *f);
 
+/* Whether nDPI's verdict so far names an application from the traffic
+ * ("TLS.Github"), not just a carrier ("TLS") or a guess by address. */
+int dpi_has_app(struct dpi_flow *f);
+
 /*
  * Ends detection: nDPI's verdict, guessed from ports and addresses when
- * the payload gave none. Call once, then dpi_flow_free.
+ * the payload gave none. When nDPI's verdict is only a guess or names no
+ * application, and the agent found the server's name itself (name, of
+ * kind; NULL when none), nDPI's host rules are applied to that name: the
+ * SNI of a split QUIC ClientHello names the flow "QUIC.Google" as nDPI
+ * would had it read the SNI. Call once, then dpi_flow_free.
  */
-void dpi_finish(struct dpi *d, struct dpi_flow *f, struct dpi_verdict *v);
+void dpi_finish(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_name_kind kind,
+		struct dpi_verdict *v);
 
 /*
  * A server name nDPI read from a TLS certificate (the first subject

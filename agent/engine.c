@@ -129,6 +129,7 @@ confidence_str(uint8_t c)
 	case DPI_CONF_IP: return "ip";
 	case DPI_CONF_CACHE: return "cache";
 	case DPI_CONF_PAYLOAD: return "payload";
+	case DPI_CONF_NAME: return "name";
 	default: return "unknown";
 	}
 }
@@ -454,7 +455,8 @@ choose_app(struct engine *e, const struct flow *f, const char *host,
 	if (host)
 		app = sig_match_name(e->sigs, host, NULL);
 	if (!app && v && !v->is_dns_like &&
-	    (v->confidence == DPI_CONF_PAYLOAD || v->confidence == DPI_CONF_CACHE)) {
+	    (v->confidence == DPI_CONF_PAYLOAD || v->confidence == DPI_CONF_CACHE ||
+	     v->confidence == DPI_CONF_NAME)) {
 		if (v->app_name)
 			app = sig_match_ndpi(e->sigs, v->app_name);
 		if (!app && v->master_name)
@@ -505,19 +507,25 @@ detect_end(struct engine *e, struct flow *f)
 
 	if (!d)
 		return;
-	if (d->dpi) {
-		dpi_finish(e->dpi, d->dpi, &v);
-		vp = &v;
-		f->dpi_name = v.name_id;
-		f->dpi_confidence = v.confidence;
-	}
 	if (d->name[0]) {
 		name = d->name;
 		src = d->name_source;
 	} else if (d->dns_name[0]) {
 		name = d->dns_name;
 		src = NAME_SRC_DNS;
-	} else if (d->dpi && dpi_cert_name(d->dpi)) {
+	}
+	if (d->dpi) {
+		static const uint8_t kinds[] = {
+			[NAME_SRC_NONE] = DPI_NAME_NONE, [NAME_SRC_SNI] = DPI_NAME_TLS,
+			[NAME_SRC_QUIC] = DPI_NAME_QUIC, [NAME_SRC_HTTP] = DPI_NAME_HTTP,
+			[NAME_SRC_DNS] = DPI_NAME_OTHER, [NAME_SRC_CERT] = DPI_NAME_NONE,
+		};
+		dpi_finish(e->dpi, d->dpi, name, (enum dpi_name_kind)kinds[src], &v);
+		vp = &v;
+		f->dpi_name = v.name_id;
+		f->dpi_confidence = v.confidence;
+	}
+	if (!name && d->dpi && dpi_cert_name(d->dpi)) {
 		name = dpi_cert_name(d->dpi);
 		src = NAME_SRC_CERT;
 	}
@@ -701,9 +709,12 @@ detect_packet(struct engine *e, struct flow *f, const struct pkt *p, int up)
 	}
 	if (d->dpi && !d->dpi_done && p->frag != PKT_FRAG_LATER) {
 		if (dpi_packet(e->dpi, d->dpi, p->l3, p->l3_caplen, p->ts)) {
-			/* Without a name of its own, a TLS flow may still be named
-			 * by its certificate: let nDPI read on while it can. */
-			int want_cert = !d->name[0] && !d->dns_name[0] &&
+			/* A TLS flow without a name of its own may still be named
+			 * by its certificate, and one nDPI has not tied to an
+			 * application yet may be by the certificate's names: let
+			 * nDPI read on while it can. */
+			int want_cert = (!(d->name[0] || d->dns_name[0]) ||
+					 !dpi_has_app(d->dpi)) &&
 					dpi_wants_more(e->dpi, d->dpi);
 			if (!want_cert)
 				d->dpi_done = 1;
