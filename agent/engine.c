@@ -708,6 +708,7 @@ detect_packet(struct engine *e, struct flow *f, const struct pkt *p, int up)
 			d->naming_done = 1;
 	}
 	if (d->dpi && !d->dpi_done && p->frag != PKT_FRAG_LATER) {
+		e->st.dpi_packets++;
 		if (dpi_packet(e->dpi, d->dpi, p->l3, p->l3_caplen, p->ts)) {
 			/* A TLS flow without a name of its own may still be named
 			 * by its certificate, and one nDPI has not tied to an

@@ -84,6 +84,7 @@ struct engine_stats {
 	uint64_t late_packets;      /* time stamps older than a closed bucket */
 	uint64_t named_sni, named_quic, named_http, named_dns, named_cert;
 	uint64_t dns_answers;
+	uint64_t dpi_packets;       /* packets given to nDPI */
 	uint64_t records;
 	uint64_t oom_drops;         /* counters lost to out of memory */
 };

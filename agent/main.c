@@ -321,12 +321,13 @@ report_stats(const char *what, const struct engine_stats *st, pcap_t *p, int liv
 {
 	log_info("%s: %llu frames, %llu IP packets, %llu IP bytes, %llu flows "
 		 "(named by SNI %llu, QUIC %llu, HTTP %llu, DNS %llu, certificate %llu), "
-		 "%llu summaries",
+		 "%llu packets to nDPI, %llu summaries",
 		 what, (unsigned long long)st->frames, (unsigned long long)st->ip_packets,
 		 (unsigned long long)st->ip_bytes, (unsigned long long)st->flows,
 		 (unsigned long long)st->named_sni, (unsigned long long)st->named_quic,
 		 (unsigned long long)st->named_http, (unsigned long long)st->named_dns,
-		 (unsigned long long)st->named_cert, (unsigned long long)st->records);
+		 (unsigned long long)st->named_cert, (unsigned long long)st->dpi_packets,
+		 (unsigned long long)st->records);
 	if (st->table_full_packets)
 		log_warnx("%s: flow table was full: %llu packets counted untracked "
 			  "(raise max-flows)", what, (unsigned long long)st->table_full_packets);

@@ -39,7 +39,7 @@ if [ ! -s "$big" ]; then
   per=$("$reader" "$work/round0.pcap" | sed 's/.*packets=\([0-9]*\).*/\1/')
   while [ "$n" -lt "$want" ]; do
     i=$((i + 1))
-    tcprewrite --seed="$i" --infile="$work/round0.pcap" --outfile="$work/copy$i.pcap"
+    tcprewrite --seed="$i" --infile="$work/round0.pcap" --outfile="$work/copy$i.pcap" 2>/dev/null
     copies+=("$work/copy$i.pcap")
     n=$((n + per))
   done
@@ -55,7 +55,8 @@ measure() {
   local best= rss=
   for _ in $(seq "$runs"); do
     local out
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -o "$work/time.out" -f '%e %M' "$@" >/dev/null 2>/dev/null
+    out=$(tail -1 "$work/time.out")
     local secs=${out% *} kb=${out#* }
     if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs rss=$kb; fi
   done

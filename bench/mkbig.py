@@ -44,17 +44,19 @@ def main():
     with open(out, 'wb') as o:
         o.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
         for path in inputs:
-            base = None
-            last = clock
+            prev_in = None
+            t = clock
             for ts, orig, data in records(path):
-                if base is None:
-                    base = ts
-                t = clock + max(0, ts - base)
-                last = max(last, t)
+                # keep the capture's own pacing, but not its jumps: a
+                # backwards step or a gap over 10 minutes becomes 1 ms
+                if prev_in is not None:
+                    gap = ts - prev_in
+                    t += gap if 0 <= gap <= 600 * 1000000 else 1000
+                prev_in = ts
                 o.write(struct.pack('<IIII', t // 1000000, t % 1000000, len(data), orig))
                 o.write(data)
                 n += 1
-            clock = last + 1000000
+            clock = t + 1000000
     print(n)
 
 

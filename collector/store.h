@@ -1,0 +1,143 @@
+/*
+ * The collector's store: the one narrow interface between shadowmap and its
+ * database. The collector (ingest, API) and the report program link it as a
+ * library (shadowmap_store); store_sqlite.c is the SQLite back end, and a
+ * PostgreSQL one can follow behind the same functions without touching the
+ * callers. Nothing outside store_*.c includes a database header.
+ *
+ * Usage is stored as the agents sent it (full server name, nDPI protocol,
+ * the agent's own app for flows without a name) and rolled up per day; the
+ * app of every stored name is derived from the signatures the collector
+ * loaded (store_remap), so that new knowledge applies to history too.
+ *
+ * A struct store is used by one thread at a time; the collector opens one
+ * per thread that needs it (SQLite in WAL mode lets readers run beside the
+ * writer).
+ */
+#ifndef SHADOWMAP_STORE_H
+#define SHADOWMAP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shadowmap/sig.h"
+#include "shadowmap/usage.h"
+
+struct store;
+
+/* Opens (creating and migrating as needed) the database at path. NULL with
+ * a one-line reason in err on failure (unreadable, newer schema than this
+ * program knows, not a shadowmap database). */
+struct store *store_open(const char *path, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* The last error of st, one line. */
+const char *store_error(const struct store *st);
+
+/* ---- ingest ---- */
+
+enum store_ingest_result {
+	STORE_STORED = 0,    /* committed: durable on return */
+	STORE_DUPLICATE = 1, /* this batch id was stored before: nothing changed */
+	STORE_FAILED = -1,   /* nothing changed; store_error() says why */
+};
+
+/*
+ * Stores one batch atomically: every record or none, and the batch id, so
+ * that a batch sent twice is stored once. agent is the token's agent name.
+ * Records are already validated (the HTTP layer's job). Returns when the
+ * transaction is committed.
+ */
+enum store_ingest_result store_ingest(struct store *st, const char *batch_id,
+				      const char *agent, const struct usage_record *recs,
+				      size_t n);
+
+/* ---- tokens ---- */
+
+enum store_role {
+	STORE_ROLE_AGENT = 1,  /* may post batches */
+	STORE_ROLE_READER = 2, /* may read the API */
+};
+
+struct store_token {
+	int64_t id;
+	const char *name;
+	enum store_role role;
+	int64_t created;      /* usec */
+	int64_t last_used;    /* usec, 0 when never */
+	int revoked;
+};
+
+/* Stores a token by its hash (SHA-256 hex of the secret; the secret itself
+ * is never stored). 0, or -1 (a live token of that role and name exists:
+ * err says so). */
+int store_token_add(struct store *st, enum store_role role, const char *name,
+		    const char *hash_hex);
+/* Finds a live token by hash: 1 found (*out filled, strings valid until the
+ * next store call), 0 none, -1 error. */
+int store_token_find(struct store *st, const char *hash_hex, struct store_token *out);
+int store_token_list(struct store *st, int (*cb)(void *arg, const struct store_token *t),
+		     void *arg);
+/* 1 revoked, 0 no live token of that role and name, -1 error. */
+int store_token_revoke(struct store *st, enum store_role role, const char *name);
+
+/* ---- knowledge ---- */
+
+/*
+ * Maps every stored (host, nDPI protocol, agent app) key to an app and
+ * category with these signatures: by the host's longest domain suffix, else
+ * the nDPI protocol, else what the agent said. Cheap when the signatures
+ * did not change since the last remap (a hash of them is stored). Returns
+ * the number of keys whose app changed, or -1.
+ */
+long store_remap(struct store *st, const sig_db *sigs);
+
+/* ---- queries: [from, to) in usec; 0 for "no bound" ---- */
+
+struct store_app_row {
+	const char *app;      /* NULL: usage no signature names (see unknown domains) */
+	const char *category; /* NULL when app is NULL */
+	uint64_t users;       /* distinct clients */
+	uint64_t flows, packets, bytes_up, bytes_down;
+	int64_t first_seen, last_seen; /* usec */
+};
+
+struct store_category_row {
+	const char *category; /* NULL: usage of no known app */
+	uint64_t users, apps;
+	uint64_t flows, packets, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
+};
+
+struct store_client_row {
+	const char *client;   /* address text; "" for untracked packets with no address */
+	uint64_t apps;        /* distinct known apps */
+	uint64_t flows, packets, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
+};
+
+struct store_domain_row {
+	const char *domain;   /* registrable domain with no app */
+	uint64_t users, hosts;
+	uint64_t flows, packets, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
+};
+
+struct store_totals {
+	uint64_t records, flows, packets, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
+};
+
+/* Each calls cb once per row, ordered by bytes (up + down) descending;
+ * a non-zero return from cb stops the walk and is returned. -1 on error. */
+int store_apps(struct store *st, int64_t from, int64_t to,
+	       int (*cb)(void *arg, const struct store_app_row *r), void *arg);
+int store_categories(struct store *st, int64_t from, int64_t to,
+		     int (*cb)(void *arg, const struct store_category_row *r), void *arg);
+int store_clients(struct store *st, int64_t from, int64_t to,
+		  int (*cb)(void *arg, const struct store_client_row *r), void *arg);
+int store_unknown_domains(struct store *st, int64_t from, int64_t to,
+			  int (*cb)(void *arg, const struct store_domain_row *r), void *arg);
+int store_get_totals(struct store *st, int64_t from, int64_t to, struct store_totals *out);
+
+#endif
