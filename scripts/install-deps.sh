@@ -8,6 +8,8 @@ pkgs=(
   libpcap-dev libndpi-dev libndpi-bin libgcrypt20-dev
   libfyaml-dev libpsl-dev publicsuffix libjansson-dev
   libcmocka-dev
+  libsqlite3-dev sqlite3 libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev
+  openssl ca-certificates curl
   python3 python3-cryptography python3-yaml
   tcpdump tcpreplay iproute2 time
 )
