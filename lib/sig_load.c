@@ -615,10 +615,16 @@ struct path_list {
 	size_t n, cap;
 };
 
+/* A signature file: *.yaml or *.yml, but not an example of another
+ * format that lives beside them (catalog.example.yaml). */
 static int
 has_yaml_suffix(const char *name)
 {
 	size_t n = strlen(name);
+	if (n > 13 && strcmp(name + n - 13, ".example.yaml") == 0)
+		return 0;
+	if (n > 12 && strcmp(name + n - 12, ".example.yml") == 0)
+		return 0;
 	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
 	       (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
