@@ -27,6 +27,7 @@ struct dpi_flow {
 	struct ndpi_flow_struct *nf;
 	ndpi_protocol proto;
 	int detected;
+	int cert_taken;
 	char cert_name[DOMAIN_MAX];
 };
 
@@ -276,7 +277,6 @@ dpi_finish(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_name_ki
 		uint8_t guessed = 0;
 		f->proto = ndpi_detection_giveup(d->mod, f->nf, 1, &guessed);
 	}
-	dpi_take_cert_name(f);
 	memset(v, 0, sizeof(*v));
 	int refined = refine_with_name(d, f, name, kind);
 	v->name_id = dpi_intern(d, f->proto);
@@ -308,9 +308,15 @@ dpi_finish(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_name_ki
 			 is_dns_like(f->proto.app_protocol);
 }
 
+/* Read on first use: most flows have a name of their own and never need
+ * it, and checking a name against the public suffix list is not free. */
 const char *
 dpi_cert_name(struct dpi_flow *f)
 {
+	if (!f->cert_taken) {
+		dpi_take_cert_name(f);
+		f->cert_taken = 1;
+	}
 	return f->cert_name[0] ? f->cert_name : NULL;
 }
 

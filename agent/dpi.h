@@ -74,8 +74,9 @@ void dpi_finish(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_na
 
 /*
  * A server name nDPI read from a TLS certificate (the first subject
- * alternative name, or the subject CN), "*." removed; NULL when none.
- * Valid until the flow is freed.
+ * alternative name, or the subject CN, with a registrable domain), "*."
+ * removed; NULL when none. Call after dpi_finish; valid until the flow is
+ * freed.
  */
 const char *dpi_cert_name(struct dpi_flow *f);
 

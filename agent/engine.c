@@ -70,8 +70,17 @@ struct frag_entry {
 	int64_t expires;
 };
 
+/* Registrable domains of recent names: libpsl costs ~10k instructions a
+ * lookup and the same names come back in every bucket. Direct-mapped. */
+#define DOMCACHE_SLOTS 1024
+struct domcache_slot {
+	char *host;           /* NULL: empty */
+	char domain[DOMAIN_MAX]; /* "" when the name has none */
+};
+
 struct engine {
 	struct engine_config cfg;
+	struct domcache_slot *domcache;
 	const sig_db *sigs;
 	struct engine_sinks sinks;
 	struct flow_table *flows;
@@ -235,6 +244,7 @@ engine_new(const struct engine_config *cfg, const sig_db *sigs,
 	e->dns = dns_cache_new(cfg->dns_cache_size, cfg->dns_ttl_floor, cfg->dns_ttl_max);
 	e->agg = agg_new();
 	e->frags = calloc(FRAG_SLOTS, sizeof(*e->frags));
+	e->domcache = calloc(DOMCACHE_SLOTS, sizeof(*e->domcache)); /* optional */
 	if (!e->flows || !e->dpi || !e->dns || !e->agg || !e->frags) {
 		log_error("cannot set up the flow engine: out of memory or nDPI failed");
 		goto fail;
@@ -282,6 +292,11 @@ engine_free(struct engine *e)
 	dns_cache_free(e->dns);
 	agg_free(e->agg);
 	free(e->frags);
+	if (e->domcache) {
+		for (size_t i = 0; i < DOMCACHE_SLOTS; i++)
+			free(e->domcache[i].host);
+		free(e->domcache);
+	}
 	sbuf_free(&e->scratch);
 	free(e);
 }
@@ -311,6 +326,28 @@ untracked_str(uint8_t u)
 	}
 }
 
+/* The registrable domain of host, or NULL; may return a pointer into the
+ * cache (valid until the next call) or into buf. */
+static const char *
+registrable_cached(struct engine *e, const char *host, char *buf)
+{
+	if (!e->domcache)
+		return domain_registrable(host, buf, DOMAIN_MAX) == 0 ? buf : NULL;
+	size_t len = strlen(host);
+	struct domcache_slot *s =
+		&e->domcache[hash_bytes(&e->frag_key, host, len) & (DOMCACHE_SLOTS - 1)];
+	if (!s->host || strcmp(s->host, host) != 0) {
+		char *copy = strdup(host);
+		if (!copy)
+			return domain_registrable(host, buf, DOMAIN_MAX) == 0 ? buf : NULL;
+		free(s->host);
+		s->host = copy;
+		if (domain_registrable(host, s->domain, sizeof(s->domain)) != 0)
+			s->domain[0] = '\0';
+	}
+	return s->domain[0] ? s->domain : NULL;
+}
+
 static int
 emit_usage(void *arg, const struct agg_key *k, const struct agg_counts *c)
 {
@@ -324,8 +361,8 @@ emit_usage(void *arg, const struct agg_key *k, const struct agg_counts *c)
 	r.has_client = k->has_client;
 	r.client = k->client;
 	r.host = k->host;
-	if (k->host && domain_registrable(k->host, domain, sizeof(domain)) == 0)
-		r.domain = domain;
+	if (k->host)
+		r.domain = registrable_cached(e, k->host, domain);
 	if (k->app >= 0) {
 		const struct sig_app *app = sig_db_app(e->sigs, (size_t)k->app);
 		r.app = app->slug;

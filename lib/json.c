@@ -57,16 +57,27 @@ json_add_string(struct sbuf *sb, const char *s)
 	return json_add_stringn(sb, s, s ? strlen(s) : 0);
 }
 
+/* Numbers by hand, not printf: a summary has half a dozen of them. */
 int
 json_add_u64(struct sbuf *sb, uint64_t v)
 {
-	return sbuf_addf(sb, "%" PRIu64, v);
+	char buf[20];
+	size_t i = sizeof(buf);
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return sbuf_add(sb, buf + i, sizeof(buf) - i);
 }
 
 int
 json_add_i64(struct sbuf *sb, int64_t v)
 {
-	return sbuf_addf(sb, "%" PRId64, v);
+	if (v >= 0)
+		return json_add_u64(sb, (uint64_t)v);
+	if (sbuf_addc(sb, '-') < 0)
+		return -1;
+	return json_add_u64(sb, (uint64_t)0 - (uint64_t)v);
 }
 
 int

@@ -45,6 +45,18 @@ floor_div(int64_t a, int64_t b)
 	return q;
 }
 
+/* Writes v as exactly n decimal digits (v < 10^n). */
+static char *
+put_digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
+/* By hand, not snprintf: the agent writes three of these per summary. */
 char *
 time_format_rfc3339(int64_t usec, int frac_digits, char *out)
 {
@@ -56,19 +68,30 @@ time_format_rfc3339(int64_t usec, int frac_digits, char *out)
 	unsigned m, d;
 
 	civil_from_days(days, &y, &m, &d);
-	int n = snprintf(out, TIMEFMT_LEN, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u", y, m, d,
-			 (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
-			 (unsigned)(sod % 60));
-	if (n < 0 || n >= TIMEFMT_LEN) {
+	if (y < 0 || y > 9999) {
 		out[0] = '\0';
 		return out;
 	}
-	if (frac_digits == 3)
-		snprintf(out + n, (size_t)(TIMEFMT_LEN - n), ".%03uZ", (unsigned)(frac / 1000));
-	else if (frac_digits == 6)
-		snprintf(out + n, (size_t)(TIMEFMT_LEN - n), ".%06uZ", (unsigned)frac);
-	else
-		snprintf(out + n, (size_t)(TIMEFMT_LEN - n), "Z");
+	char *p = put_digits(out, (unsigned)y, 4);
+	*p++ = '-';
+	p = put_digits(p, m, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)(sod / 3600), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(sod / 60 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(sod % 60), 2);
+	if (frac_digits == 3) {
+		*p++ = '.';
+		p = put_digits(p, (unsigned)(frac / 1000), 3);
+	} else if (frac_digits == 6) {
+		*p++ = '.';
+		p = put_digits(p, (unsigned)frac, 6);
+	}
+	*p++ = 'Z';
+	*p = '\0';
 	return out;
 }
 
