@@ -1,8 +1,9 @@
 /*
  * shadowmap-agent: captures traffic (live with -i, from a pcap/pcapng file
- * with -r), classifies flows and writes usage summaries as JSON lines.
- * This file is the command line, the capture loop and the output files;
- * the packet path is engine.c.
+ * with -r), classifies flows and writes usage summaries as JSON lines
+ * and/or ships them to a collector. This file is the command line, the
+ * capture loop and the output files; the packet path is engine.c, the
+ * shipping ship.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@
 
 #include "decode.h"
 #include "engine.h"
+#include "ship.h"
 
 #ifndef SHADOWMAP_VERSION
 #define SHADOWMAP_VERSION "dev"
@@ -33,6 +35,10 @@
 #define EXIT_OK 0
 #define EXIT_INPUT 1  /* bad input or output: what was read is still written */
 #define EXIT_USAGE 2  /* bad command line, config or signatures */
+#define EXIT_UNDELIVERED 3 /* -r with --collector: not all was delivered */
+
+/* Live mode: how long the sender may go on delivering after SIGTERM. */
+#define SHIP_STOP_GRACE_SEC 5
 
 struct settings {
 	char *read_file;
@@ -56,6 +62,16 @@ struct settings {
 	int64_t snaplen;
 	int64_t promisc;
 	int64_t buffer_mb;
+	char *collector;
+	char *token;
+	char *token_file;
+	char *ca_file;
+	char *spool;
+	int64_t spool_max_mb;
+	int64_t batch_max_records;
+	int64_t batch_max_age;
+	int64_t retry_max;
+	int64_t drain_timeout;
 };
 
 #define OFF(f) offsetof(struct settings, f)
@@ -67,8 +83,9 @@ static const struct cfg_option options[] = {
 	  "capture live on this interface (same as -i)" },
 	{ "filter", CFG_STRING, 0, 0, NULL, OFF(filter), 0,
 	  "BPF filter expression (same as -f)" },
-	{ "output", CFG_PATH, 0, 0, "-", OFF(output), 0,
-	  "usage summaries as JSON lines, - for stdout (same as -o)" },
+	{ "output", CFG_PATH, 0, 0, NULL, OFF(output), 0,
+	  "usage summaries as JSON lines, - for stdout (same as -o; default: stdout, "
+	  "none with --collector)" },
 	{ "flows", CFG_PATH, 0, 0, NULL, OFF(flows_output), 0,
 	  "also write one JSON line per finished flow here" },
 	{ "signatures", CFG_PATH, 0, 0, NULL, OFF(signatures), 0,
@@ -103,6 +120,26 @@ static const struct cfg_option options[] = {
 	  "promiscuous mode (live; a mirror port needs it)" },
 	{ "buffer-mb", CFG_INT, 1, 4096, "32", OFF(buffer_mb), 0,
 	  "kernel capture buffer (live)" },
+	{ "collector", CFG_STRING, 0, 0, NULL, OFF(collector), 0,
+	  "ship summaries to this collector, https://HOST[:PORT] (docs/shipping.md)" },
+	{ "token", CFG_STRING, 0, 0, NULL, OFF(token), 0,
+	  "the agent's bearer token (visible to ps: prefer token-file)" },
+	{ "token-file", CFG_PATH, 0, 0, NULL, OFF(token_file), 0,
+	  "read the agent's bearer token from this file" },
+	{ "ca", CFG_PATH, 0, 0, NULL, OFF(ca_file), 0,
+	  "CA certificates (PEM) that sign the collector's (default: the system's)" },
+	{ "spool", CFG_PATH, 0, 0, NULL, OFF(spool), 0,
+	  "spool directory: batches wait here until the collector has them" },
+	{ "spool-max-mb", CFG_INT, 1, 1048576, "512", OFF(spool_max_mb), 0,
+	  "disk the spool may use; when full, new batches are dropped and counted" },
+	{ "batch-max-records", CFG_INT, 1, SHIP_BATCH_MAX_RECORDS, "500",
+	  OFF(batch_max_records), 0, "a batch closes at this many records" },
+	{ "batch-max-age", CFG_SECONDS, 1, 3600, "10", OFF(batch_max_age), 0,
+	  "or this long after its first record (live)" },
+	{ "retry-max", CFG_SECONDS, 1, 3600, "30", OFF(retry_max), 0,
+	  "longest wait between two tries to deliver a batch" },
+	{ "drain-timeout", CFG_SECONDS, 0, 86400, "60", OFF(drain_timeout), 0,
+	  "with -r: how long to wait at the end for the spool to empty" },
 	{ NULL, 0, 0, 0, NULL, 0, 0, NULL },
 };
 
@@ -188,13 +225,20 @@ out_close(struct out_file *o)
 
 struct sinks_ctx {
 	struct out_file usage, flows;
-	int have_flows;
+	int have_usage, have_flows;
+	shipper *ship;
 };
 
 static int
 sink_usage(void *arg, const struct usage_record *r)
 {
 	struct sinks_ctx *s = arg;
+	/* Shipping trouble is counted and logged by the shipper; it never
+	 * stops the capture, so its result does not matter here. */
+	if (s->ship)
+		ship_add_record(s->ship, r);
+	if (!s->have_usage)
+		return 0;
 	sbuf_reset(&s->usage.line);
 	if (usage_record_to_json(r, &s->usage.line) < 0) {
 		log_error("a usage record is larger than 1 MiB; this is a bug");
@@ -355,8 +399,69 @@ report_stats(const char *what, const struct engine_stats *st, pcap_t *p, int liv
 	}
 }
 
+/*
+ * The end of shipping: the last batch into the spool, then a wait for the
+ * sender (-r: drain-timeout; live: a short grace, what is left goes at the
+ * next start). Returns EXIT_UNDELIVERED when -r could not deliver all.
+ */
 static int
-run_capture(const struct settings *s, const sig_db *sigs)
+ship_finish(shipper *sh, const struct settings *s, int live)
+{
+	struct ship_stats st;
+	int64_t wait = live ? SHIP_STOP_GRACE_SEC : s->drain_timeout;
+	const char *dir = ship_spool_dir(sh), *url = ship_url(sh);
+	int rc = EXIT_OK;
+
+	ship_flush(sh);
+	ship_get_stats(sh, &st);
+	if (st.batches_pending > 0 && wait > 0) {
+		log_info("collector %s: waiting up to %lld s for %llu batches to be delivered",
+			 url, (long long)wait, (unsigned long long)st.batches_pending);
+		ship_drain(sh, wait * USEC_PER_SEC);
+		ship_get_stats(sh, &st);
+	}
+	char found[64] = "";
+	if (st.batches_found)
+		snprintf(found, sizeof(found), ", and found %llu left by an earlier run",
+			 (unsigned long long)st.batches_found);
+	log_info("collector %s: %llu batches delivered, %llu rejected, %llu left in the "
+		 "spool %s (%llu bytes); this run spooled %llu records in %llu batches%s; "
+		 "%llu requests, %llu failed", url, (unsigned long long)st.batches_delivered,
+		 (unsigned long long)st.batches_rejected,
+		 (unsigned long long)st.batches_pending, dir,
+		 (unsigned long long)st.spool_bytes, (unsigned long long)st.records_spooled,
+		 (unsigned long long)st.batches_spooled, found,
+		 (unsigned long long)st.attempts, (unsigned long long)st.failures);
+	if (st.records_lost) {
+		log_error("spool %s: LOST %llu records (%llu IP bytes of traffic) in %llu "
+			  "batches (%llu bytes compressed): the spool was full (spool-max-mb) "
+			  "or could not be written", dir, (unsigned long long)st.records_lost,
+			  (unsigned long long)st.traffic_bytes_lost,
+			  (unsigned long long)st.batches_lost, (unsigned long long)st.bytes_lost);
+		rc = EXIT_UNDELIVERED;
+	}
+	if (st.batches_rejected) {
+		log_error("not delivered: %llu batches rejected by the collector, kept in "
+			  "%s/rejected with their reasons", (unsigned long long)st.batches_rejected,
+			  dir);
+		rc = EXIT_UNDELIVERED;
+	}
+	if (st.batches_pending) {
+		if (live) {
+			log_info("%llu batches stay in the spool %s for the next start",
+				 (unsigned long long)st.batches_pending, dir);
+		} else {
+			log_error("not delivered: %llu batches left in the spool %s",
+				  (unsigned long long)st.batches_pending, dir);
+			rc = EXIT_UNDELIVERED;
+		}
+	}
+	/* Live, what is left goes at the next start: stopping is no failure. */
+	return live ? EXIT_OK : rc;
+}
+
+static int
+run_capture(const struct settings *s, const sig_db *sigs, const struct ship_config *shipcfg)
 {
 	struct sinks_ctx sinks;
 	struct engine_config ecfg;
@@ -382,9 +487,19 @@ run_capture(const struct settings *s, const sig_db *sigs)
 		pcap_close(p);
 		return EXIT_USAGE;
 	}
-	if (out_open(&sinks.usage, s->output) < 0) {
-		pcap_close(p);
-		return EXIT_INPUT;
+	/* With a collector, summaries go to stdout only when asked (-o -). */
+	const char *usage_path = s->output ? s->output : shipcfg ? NULL : "-";
+	if (usage_path) {
+		if (out_open(&sinks.usage, usage_path) < 0) {
+			pcap_close(p);
+			return EXIT_INPUT;
+		}
+		sinks.have_usage = 1;
+	}
+	if (shipcfg) {
+		sinks.ship = ship_new(shipcfg);
+		if (!sinks.ship)
+			goto out;
 	}
 	if (s->flows_output) {
 		if (out_open(&sinks.flows, s->flows_output) < 0)
@@ -438,7 +553,10 @@ run_capture(const struct settings *s, const sig_db *sigs)
 			int64_t now = wall_usec();
 			if (now >= next_flush) {
 				engine_tick(e, now);
-				out_flush(&sinks.usage);
+				if (sinks.ship)
+					ship_tick(sinks.ship);
+				if (sinks.have_usage)
+					out_flush(&sinks.usage);
 				if (sinks.have_flows)
 					out_flush(&sinks.flows);
 				next_flush = now + USEC_PER_SEC;
@@ -452,14 +570,60 @@ finish:
 	struct engine_stats st;
 	engine_get_stats(e, &st);
 	report_stats(what, &st, p, live);
+	if (sinks.ship) {
+		/* the files are complete now: do not keep them waiting for the
+		 * collector (a write error still shows at out_close) */
+		if (sinks.have_usage)
+			out_flush(&sinks.usage);
+		if (sinks.have_flows)
+			out_flush(&sinks.flows);
+		int ship_rc = ship_finish(sinks.ship, s, live);
+		/* a bad input (1) says more than "not delivered" (3) */
+		if (rc == EXIT_OK)
+			rc = ship_rc;
+	}
 out:
-	if (out_close(&sinks.usage) < 0)
+	ship_free(sinks.ship);
+	if (sinks.have_usage && out_close(&sinks.usage) < 0)
 		rc = EXIT_INPUT;
 	if (sinks.have_flows && out_close(&sinks.flows) < 0)
 		rc = EXIT_INPUT;
 	engine_free(e);
 	pcap_close(p);
 	return rc;
+}
+
+/* ---- --collector ---- */
+
+/* The shipper's settings from the agent's. *token gets the token read
+ * from token-file (caller wipes and frees). 0, or -1 with a reason. */
+static int
+ship_settings(const struct settings *s, struct ship_config *c, char **token, char *err,
+	      size_t errlen)
+{
+	ship_config_defaults(c);
+	*token = NULL;
+	if (s->token && s->token_file) {
+		snprintf(err, errlen, "give --token or --token-file, not both");
+		return -1;
+	}
+	if (s->token_file) {
+		*token = ship_read_token_file(s->token_file, err, errlen);
+		if (!*token)
+			return -1;
+	}
+	c->url = s->collector;
+	c->token = *token ? *token : s->token;
+	c->ca_file = s->ca_file;
+	c->spool_dir = s->spool;
+	c->agent_version = SHADOWMAP_VERSION;
+	c->batch_max_records = (uint32_t)s->batch_max_records;
+	/* offline, the capture's time is not the wall clock: batches close by
+	 * count and at the end */
+	c->batch_max_age_usec = s->read_file ? 0 : s->batch_max_age * USEC_PER_SEC;
+	c->spool_max_bytes = (uint64_t)s->spool_max_mb << 20;
+	c->retry_max_usec = s->retry_max * USEC_PER_SEC;
+	return ship_config_check(c, err, errlen);
 }
 
 /* ---- --lookup ---- */
@@ -505,12 +669,23 @@ usage(FILE *fp)
 		"  -r FILE          read a pcap or pcapng file\n"
 		"  -i IFACE         capture live on IFACE\n"
 		"  -f FILTER        BPF filter expression\n"
-		"  -o PATH          write summaries to PATH (- for stdout, the default)\n"
+		"  -o PATH          write summaries to PATH (- for stdout, the default\n"
+		"                   without --collector)\n"
 		"  -c FILE          read settings from a YAML file (command line wins)\n"
 		"  -n, --check      check settings and signatures, then exit\n"
 		"  --lookup NAME... print name, app, category and registrable domain\n"
 		"  -q, -v           quieter, more verbose\n"
 		"  -V, --version    print the version\n"
+		"\n"
+		"Shipping (docs/shipping.md): --collector URL --token-file PATH --spool DIR\n"
+		"sends the summaries in batches, each written to the spool before it is\n"
+		"sent and deleted when the collector has it. Summaries then go to -o only\n"
+		"when it is given.\n"
+		"\n"
+		"Exit status: 0 done (all delivered, with -r and --collector); 1 bad input\n"
+		"or output (what was read is still written); 2 bad command line, settings\n"
+		"or signatures; 3 with -r and --collector: not all was delivered (batches\n"
+		"left in the spool, rejected by the collector, or lost to a full spool).\n"
 		"\nSettings (also keys of the config file):\n%s", sb.data ? sb.data : "");
 	sbuf_free(&sb);
 }
@@ -525,6 +700,9 @@ main(int argc, char **argv)
 	const char *config_path = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
 	sig_db *sigs = NULL;
+	struct ship_config shipcfg;
+	char *token = NULL;
+	int shipping = 0, curl_ready = 0;
 
 	log_init("shadowmap-agent", level);
 	memset(&s, 0, sizeof(s));
@@ -629,6 +807,15 @@ main(int argc, char **argv)
 		log_error("-r and -i exclude each other");
 		goto out;
 	}
+	if (s.collector) {
+		if (ship_settings(&s, &shipcfg, &token, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+		shipping = 1;
+	} else if (s.token || s.token_file || s.spool || s.ca_file) {
+		log_warnx("token, token-file, ca and spool do nothing without --collector");
+	}
 	if (check_only) {
 		log_info("settings and %zu apps in %s: OK", sig_db_app_count(sigs), sigpath);
 		rc = EXIT_OK;
@@ -638,8 +825,23 @@ main(int argc, char **argv)
 		log_error("nothing to read: give -r FILE or -i IFACE (see --help)");
 		goto out;
 	}
-	rc = run_capture(&s, sigs);
+	if (shipping) {
+		/* libcurl's global set-up, once, before the sender thread */
+		if (ship_global_init() < 0) {
+			log_error("cannot initialise libcurl");
+			rc = EXIT_INPUT;
+			goto out;
+		}
+		curl_ready = 1;
+	}
+	rc = run_capture(&s, sigs, shipping ? &shipcfg : NULL);
 out:
+	if (curl_ready)
+		ship_global_cleanup();
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
 	sig_db_free(sigs);
 	domain_cleanup();
 	cfg_free(options, &s);
