@@ -34,6 +34,11 @@ void store_close(struct store *st);
 /* The last error of st, one line. */
 const char *store_error(const struct store *st);
 
+/* Caps the database at about max_bytes (0: no cap of ours), for this
+ * handle: a batch that would pass it fails as a full disk does, with
+ * nothing written. Not below the current size. 0 or -1. */
+int store_set_max_bytes(struct store *st, int64_t max_bytes);
+
 /* ---- ingest ---- */
 
 enum store_ingest_result {
@@ -51,6 +56,15 @@ enum store_ingest_result {
 enum store_ingest_result store_ingest(struct store *st, const char *batch_id,
 				      const char *agent, const struct usage_record *recs,
 				      size_t n);
+
+/*
+ * Folds the raw rows not yet in the per-day roll-up into it, in a
+ * transaction of its own. store_ingest does this by itself every ten
+ * thousand rows or so; a collector may call it when idle so that no batch
+ * waits for it. Queries are exact either way (docs/store.md). Returns the
+ * number of raw rows folded in, or -1.
+ */
+long store_rollup(struct store *st);
 
 /* ---- tokens ---- */
 
@@ -88,7 +102,13 @@ int store_token_revoke(struct store *st, enum store_role role, const char *name)
  * category with these signatures: by the host's longest domain suffix, else
  * the nDPI protocol, else what the agent said. Cheap when the signatures
  * did not change since the last remap (a hash of them is stored). Returns
- * the number of keys whose app changed, or -1.
+ * the number of keys whose app (or its category) changed, or -1.
+ *
+ * The handle keeps sigs (not a copy) to map the new keys store_ingest
+ * adds: the caller keeps it alive until the next store_remap on this
+ * handle or store_close. Before the first remap, new keys keep the
+ * agent's app. Keys another handle added with other signatures are
+ * re-mapped by the next remap, even with unchanged signatures.
  */
 long store_remap(struct store *st, const sig_db *sigs);
 
