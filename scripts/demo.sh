@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job, end to end on sample traffic the project makes itself:
 # installs what is needed, builds, generates a capture of a small office's
-# SaaS use (TLS, QUIC, HTTP, DNS; ground truth beside it), runs the agent on
-# it and prints what it found. Output goes to out/demo/.
+# SaaS use (TLS, QUIC, HTTP, DNS; ground truth beside it), starts a
+# collector on loopback with the example service catalog, runs the agent on
+# the capture shipping to the collector, and prints what the collector now
+# knows: apps with their users, volume and catalog status. Output goes to
+# out/demo/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -10,7 +13,7 @@ cd "$top"
 scripts/install-deps.sh
 echo "== build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target shadowmap-agent >/dev/null
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target shadowmap-agent shadowmap-collector >/dev/null
 
 out=$top/out/demo
 mkdir -p "$out"
@@ -18,25 +21,45 @@ echo "== generate sample traffic"
 /usr/bin/python3 tests/gen/shadowgen.py --scenario basic --seed 1 \
   --pcap "$out/sample.pcap" --truth "$out/sample.truth.json"
 
-echo "== agent"
-build/shadowmap-agent -r "$out/sample.pcap" -o "$out/usage.jsonl" --flows "$out/flows.jsonl"
+echo "== collector (127.0.0.1, database $out/usage.db, catalog signatures/catalog.example.yaml)"
+rm -f "$out"/usage.db*
+rm -rf "$out/spool"
+build/shadowmap-collector token create --db "$out/usage.db" --agent demo-agent | tail -1 > "$out/agent.token"
+build/shadowmap-collector token create --db "$out/usage.db" --reader demo | tail -1 > "$out/reader.token"
+chmod 600 "$out/agent.token" "$out/reader.token"
+port=$((20000 + RANDOM % 20000))
+build/shadowmap-collector serve --listen "127.0.0.1:$port" --db "$out/usage.db" \
+  --catalog signatures/catalog.example.yaml 2> "$out/collector.log" &
+collector=$!
+trap 'kill "$collector" 2>/dev/null' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  sleep 0.05
+done
 
-echo "== what the agent found (usage summaries in $out/usage.jsonl)"
-/usr/bin/python3 - "$out/usage.jsonl" <<'PY'
+echo "== agent (capture -> summaries -> collector; a copy in $out/usage.jsonl)"
+build/shadowmap-agent -r "$out/sample.pcap" -o "$out/usage.jsonl" --flows "$out/flows.jsonl" \
+  --collector "http://127.0.0.1:$port" --token-file "$out/agent.token" --spool "$out/spool"
+
+echo "== what the collector knows (GET /api/v1/apps)"
+curl -sf -H "Authorization: Bearer $(cat "$out/reader.token")" \
+  "http://127.0.0.1:$port/api/v1/apps" > "$out/apps.json"
+/usr/bin/python3 - "$out/apps.json" <<'PY'
 import json, sys
-apps = {}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    key = (r.get('app') or '(' + (r.get('domain') or r.get('ndpi_proto') or r.get('untracked') or '?') + ')',
-           r.get('category') or '-')
-    a = apps.setdefault(key, {'users': set(), 'flows': 0, 'up': 0, 'down': 0})
-    if r.get('client'):
-        a['users'].add(r['client'])
-    a['flows'] += r['flows']
-    a['up'] += r['bytes_up']
-    a['down'] += r['bytes_down']
-print(f"{'app (or domain / protocol)':34} {'category':20} {'users':>5} {'flows':>5} {'up KB':>9} {'down KB':>9}")
-for (app, cat), a in sorted(apps.items(), key=lambda kv: -(kv[1]['up'] + kv[1]['down'])):
-    print(f"{app:34} {cat:20} {len(a['users']):5} {a['flows']:5} {a['up']/1024:9.1f} {a['down']/1024:9.1f}")
+apps = json.load(open(sys.argv[1]))["apps"]
+print(f"{'app':22} {'category':20} {'status':15} {'users':>5} {'flows':>5} {'up KB':>9} {'down KB':>9}")
+for a in apps:
+    print(f"{a['app'] or '(no app)':22} {a['category'] or '-':20} {a['status'] or '-':15} "
+          f"{a['users']:5} {a['flows']:5} {a['bytes_up']/1024:9.1f} {a['bytes_down']/1024:9.1f}")
 PY
-echo "== files: $out/sample.pcap (capture), $out/usage.jsonl (summaries), $out/flows.jsonl (flows)"
+curl -sf -H "Authorization: Bearer $(cat "$out/reader.token")" \
+  "http://127.0.0.1:$port/api/v1/unknown-domains" > "$out/unknown.json"
+echo "== unknown domains (GET /api/v1/unknown-domains): the long tail no signature knows yet"
+/usr/bin/python3 - "$out/unknown.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = d.get("domains", d.get("unknown_domains", []))
+for r in rows[:10]:
+    print(f"  {r['domain']:34} users {r['users']:3}  {(r['bytes_up'] + r['bytes_down'])/1024:9.1f} KB")
+PY
+echo "== files in $out: sample.pcap (capture), usage.jsonl (summaries), usage.db (collector)"

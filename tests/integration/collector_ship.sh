@@ -136,7 +136,16 @@ for _ in $(seq 100); do
 		grep -q . "$T/local-6.jsonl" 2>/dev/null && break
 	sleep 0.1
 done
-sleep 1
+# the capture is read and its summaries written (the agent flushes -o
+# before it waits for the spool to drain): the file stops growing and ends
+# with a whole line
+prev=-1
+for _ in $(seq 100); do
+	size=$(stat -c %s "$T/local-6.jsonl")
+	[ "$size" = "$prev" ] && [ "$(tail -c 1 "$T/local-6.jsonl" | od -An -c | tr -d ' ')" = '\n' ] && break
+	prev=$size
+	sleep 0.3
+done
 kill -9 $p6; wait $p6 2>/dev/null
 cp "$T/local-6.jsonl" "$T/local-6a.jsonl"
 start_collector

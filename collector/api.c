@@ -1,0 +1,1144 @@
+/*
+ * The API (api.h): one table of routes, tokens checked when the headers
+ * are in (a request without a valid token never gets its body read), the
+ * ingest of batches and the JSON queries. Store handles are pooled: a
+ * handle serves one request at a time, and there are never more of them
+ * than requests at once (at most the server's worker threads).
+ *
+ * Each store handle maps new usage with the signatures it was last given
+ * (store_remap), and keeps a pointer to them: so a handle holds a reference
+ * to the knowledge those signatures belong to, and is brought up to date
+ * before its next use after a reload.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "shadowmap/catalog.h"
+#include "shadowmap/log.h"
+#include "shadowmap/sig.h"
+#include "shadowmap/timefmt.h"
+#include "shadowmap/yaml.h"
+
+#include "api.h"
+#include "batch.h"
+#include "store.h"
+#include "token.h"
+
+#define SIGDOC_SCHEMA "shadowmap.signatures/1"
+#define SIGDOC_MAX ((size_t)64 << 20) /* all signature files together */
+#define SIGDOC_FILES_MAX 10000
+#define SIGDOC_DEPTH_MAX 8
+
+#define ROLE_BIT(r) (1u << (r))
+
+/* ---- knowledge ---- */
+
+struct api_knowledge {
+	int refs; /* atomic */
+	sig_db *sigs;
+	struct catalog *cat;
+	size_t n_catalog;
+	char *sigdoc;   /* the GET /api/v1/signatures body */
+	size_t sigdoc_len;
+	size_t sigdoc_files;
+	char etag[96];
+};
+
+static struct api_knowledge *
+knowledge_ref(struct api_knowledge *k)
+{
+	__atomic_add_fetch(&k->refs, 1, __ATOMIC_RELAXED);
+	return k;
+}
+
+void
+api_knowledge_release(struct api_knowledge *k)
+{
+	if (!k || __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	catalog_free(k->cat);
+	sig_db_free(k->sigs);
+	free(k->sigdoc);
+	free(k);
+}
+
+void
+api_knowledge_describe(const struct api_knowledge *k, char *out, size_t len)
+{
+	snprintf(out, len, "%zu apps, %zu categories, %zu catalog entries, %zu signature files",
+		 sig_db_app_count(k->sigs), sig_db_category_count(k->sigs), k->n_catalog,
+		 k->sigdoc_files);
+}
+
+struct path_list {
+	char **v;
+	size_t n, cap;
+};
+
+static void
+path_list_free(struct path_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* The loader's rule (lib/sig_load.c; keep them alike): *.yaml and *.yml,
+ * but not examples of other formats (catalog.example.yaml). */
+static int
+has_yaml_suffix(const char *name)
+{
+	size_t n = strlen(name);
+	if ((n > 13 && strcmp(name + n - 13, ".example.yaml") == 0) ||
+	    (n > 12 && strcmp(name + n - 12, ".example.yml") == 0))
+		return 0;
+	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+	       (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static int
+path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The files the signature loader reads, by its rules (sig.h): *.yaml and
+ * *.yml under dir, hidden entries skipped, whole paths in byte order. */
+static int
+collect_yaml(const char *dir, int depth, struct path_list *out, char *err, size_t errlen)
+{
+	DIR *d;
+	struct dirent *de;
+	int rc = -1;
+
+	if (depth > SIGDOC_DEPTH_MAX) {
+		snprintf(err, errlen, "%s: directories nested too deeply", dir);
+		return -1;
+	}
+	d = opendir(dir);
+	if (!d) {
+		snprintf(err, errlen, "%s: cannot open directory: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		int n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			snprintf(err, errlen, "%s: path too long", dir);
+			goto out;
+		}
+		if (stat(path, &st) < 0) {
+			snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+			goto out;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (collect_yaml(path, depth + 1, out, err, errlen) < 0)
+				goto out;
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) || !has_yaml_suffix(de->d_name))
+			continue;
+		if (out->n >= SIGDOC_FILES_MAX) {
+			snprintf(err, errlen, "%s: more than %d signature files", dir,
+				 SIGDOC_FILES_MAX);
+			goto out;
+		}
+		if (out->n == out->cap) {
+			size_t want = out->cap ? out->cap * 2 : 32;
+			char **v = realloc(out->v, want * sizeof(*v));
+			if (!v)
+				goto oom;
+			out->v = v;
+			out->cap = want;
+		}
+		if (!(out->v[out->n] = strdup(path)))
+			goto oom;
+		out->n++;
+	}
+	if (errno) {
+		snprintf(err, errlen, "%s: cannot read directory: %s", dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "%s: out of memory", dir);
+out:
+	closedir(d);
+	return rc;
+}
+
+/* Reads a whole file of at most max bytes; caller frees. */
+static char *
+read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+		goto fail;
+	}
+	if ((size_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+		goto fail;
+	}
+	if (!(buf = malloc((size_t)st.st_size + 1))) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*len = got;
+	close(fd);
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/*
+ * The signature document: {"schema":..., "files":[{"path","content"}]},
+ * the files' text as they are, paths relative to the signature directory.
+ * Serving the files rather than a re-encoding keeps what agents load
+ * byte-identical to what the collector loaded, comments and all. The files
+ * are read again after the loader read them: an edit in between shows in
+ * the document at the next reload at the latest.
+ */
+static int
+build_sigdoc(struct api_knowledge *k, const char *sig_path, char *err, size_t errlen)
+{
+	struct path_list files = { NULL, 0, 0 };
+	json_t *root = NULL, *arr = NULL;
+	struct stat st;
+	size_t total = 0, prefix = 0;
+	char hex[TOKEN_HASH_HEX_LEN + 1];
+	int rc = -1;
+
+	if (stat(sig_path, &st) < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", sig_path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (collect_yaml(sig_path, 0, &files, err, errlen) < 0)
+			goto out;
+		qsort(files.v, files.n, sizeof(*files.v), path_cmp);
+		prefix = strlen(sig_path) + 1;
+	} else {
+		files.v = malloc(sizeof(*files.v));
+		if (!files.v || !(files.v[0] = strdup(sig_path))) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		files.n = files.cap = 1;
+		const char *slash = strrchr(sig_path, '/');
+		prefix = slash ? (size_t)(slash - sig_path) + 1 : 0;
+	}
+	root = json_object();
+	arr = json_array();
+	if (!root || !arr || json_object_set_new(root, "schema", json_string(SIGDOC_SCHEMA)) < 0 ||
+	    json_object_set(root, "files", arr) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < files.n; i++) {
+		size_t len;
+		char *text = read_file(files.v[i], YAML_FILE_MAX, &len, err, errlen);
+		if (!text)
+			goto out;
+		total += len;
+		json_t *content = json_stringn(text, len);
+		free(text);
+		if (!content) {
+			snprintf(err, errlen, "%s: not valid UTF-8 text", files.v[i]);
+			goto out;
+		}
+		if (total > SIGDOC_MAX) {
+			json_decref(content);
+			snprintf(err, errlen, "%s: signature files larger than %zu bytes together",
+				 sig_path, SIGDOC_MAX);
+			goto out;
+		}
+		json_t *f = json_object();
+		if (!f || json_object_set_new(f, "path", json_string(files.v[i] + prefix)) < 0 ||
+		    json_object_set_new(f, "content", content) < 0 ||
+		    json_array_append_new(arr, f) < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	k->sigdoc = json_dumps(root, JSON_COMPACT);
+	if (!k->sigdoc) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	k->sigdoc_len = strlen(k->sigdoc);
+	k->sigdoc_files = files.n;
+	/* a strong validator: the hash of exactly the bytes served */
+	if (token_sha256_hex(k->sigdoc, k->sigdoc_len, hex, sizeof(hex)) < 0) {
+		snprintf(err, errlen, "cannot hash the signature document (libgcrypt)");
+		goto out;
+	}
+	snprintf(k->etag, sizeof(k->etag), "\"%s\"", hex);
+	rc = 0;
+out:
+	json_decref(arr);
+	json_decref(root);
+	path_list_free(&files);
+	return rc;
+}
+
+struct api_knowledge *
+api_knowledge_load(const char *sig_path, const char *catalog_path, char *err, size_t errlen)
+{
+	struct api_knowledge *k = calloc(1, sizeof(*k));
+
+	if (!k) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	k->refs = 1;
+	if (!sig_path)
+		sig_path = sig_default_dir();
+	k->sigs = sig_db_new();
+	if (!k->sigs) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (sig_db_load_path(k->sigs, sig_path, err, errlen) < 0 ||
+	    sig_db_finalize(k->sigs, err, errlen) < 0)
+		goto fail;
+	k->cat = catalog_path ? catalog_load(catalog_path, k->sigs, err, errlen) : catalog_empty();
+	if (!k->cat) {
+		if (!catalog_path)
+			snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	k->n_catalog = catalog_count(k->cat);
+	if (build_sigdoc(k, sig_path, err, errlen) < 0)
+		goto fail;
+	return k;
+fail:
+	api_knowledge_release(k);
+	return NULL;
+}
+
+/* ---- the API and its store handles ---- */
+
+struct pooled {
+	struct store *st;
+	struct api_knowledge *k; /* whose signatures st maps with: a reference */
+	struct pooled *next;
+};
+
+struct api {
+	char *db_path;
+	int64_t db_max_bytes;
+	pthread_mutex_t lock;
+	struct api_knowledge *cur; /* under lock */
+	struct pooled *idle;       /* under lock */
+	struct log_ratelimit auth_log; /* under lock */
+};
+
+static struct api_knowledge *
+current_knowledge(struct api *a)
+{
+	pthread_mutex_lock(&a->lock);
+	struct api_knowledge *k = knowledge_ref(a->cur);
+	pthread_mutex_unlock(&a->lock);
+	return k;
+}
+
+/* Brings a handle to the current signatures (cheap when they did not
+ * change: the store compares a hash). */
+static void
+pooled_update(struct pooled *p, struct api_knowledge *cur)
+{
+	if (p->k == cur) {
+		api_knowledge_release(cur);
+		return;
+	}
+	if (store_remap(p->st, cur->sigs) < 0)
+		log_warnx("store: re-mapping usage to the new signatures failed: %s "
+			  "(the next reload or restart tries again)", store_error(p->st));
+	/* the handle took the new signatures even on failure (store.h) */
+	api_knowledge_release(p->k);
+	p->k = cur; /* takes the reference current_knowledge gave */
+}
+
+/* A store handle for this thread's request; NULL with err when the
+ * database cannot be opened. */
+static struct pooled *
+pool_acquire(struct api *a, char *err, size_t errlen)
+{
+	struct pooled *p;
+	struct api_knowledge *cur;
+
+	pthread_mutex_lock(&a->lock);
+	p = a->idle;
+	if (p)
+		a->idle = p->next;
+	cur = knowledge_ref(a->cur);
+	pthread_mutex_unlock(&a->lock);
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p) {
+			snprintf(err, errlen, "out of memory");
+			api_knowledge_release(cur);
+			return NULL;
+		}
+		p->st = store_open(a->db_path, err, errlen);
+		if (!p->st) {
+			free(p);
+			api_knowledge_release(cur);
+			return NULL;
+		}
+		if (a->db_max_bytes && store_set_max_bytes(p->st, a->db_max_bytes) < 0)
+			log_warnx("store: cannot cap the database at %lld bytes: %s",
+				  (long long)a->db_max_bytes, store_error(p->st));
+	}
+	pooled_update(p, cur);
+	p->next = NULL;
+	return p;
+}
+
+static void
+pool_release(struct api *a, struct pooled *p)
+{
+	pthread_mutex_lock(&a->lock);
+	p->next = a->idle;
+	a->idle = p;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void
+pooled_close(struct pooled *p)
+{
+	store_close(p->st);
+	api_knowledge_release(p->k);
+	free(p);
+}
+
+struct api *
+api_new(const char *db_path, int64_t db_max_bytes, struct api_knowledge *k, char *err,
+	size_t errlen)
+{
+	struct api *a = calloc(1, sizeof(*a));
+	struct pooled *p;
+
+	if (!a || !(a->db_path = strdup(db_path))) {
+		snprintf(err, errlen, "out of memory");
+		free(a);
+		api_knowledge_release(k);
+		return NULL;
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	a->db_max_bytes = db_max_bytes;
+	a->cur = k;
+	a->auth_log.interval = 10;
+	/* one handle now: a database that cannot be opened fails the start,
+	 * and stored usage is mapped before the first request */
+	p = pool_acquire(a, err, errlen);
+	if (!p) {
+		api_free(a);
+		return NULL;
+	}
+	pool_release(a, p);
+	return a;
+}
+
+int
+api_set_knowledge(struct api *a, struct api_knowledge *k, char *err, size_t errlen)
+{
+	struct pooled *p, *list;
+	int rc = 0;
+
+	/* Re-map on one handle first: the heavy part, done while requests
+	 * still see the previous knowledge; the others then find the store
+	 * up to date and only take the pointer. */
+	p = pool_acquire(a, err, errlen);
+	if (p) {
+		if (store_remap(p->st, k->sigs) < 0) {
+			snprintf(err, errlen, "store: re-map: %s", store_error(p->st));
+			rc = -1;
+		}
+		api_knowledge_release(p->k);
+		p->k = knowledge_ref(k);
+	} else {
+		rc = -1;
+	}
+	pthread_mutex_lock(&a->lock);
+	struct api_knowledge *old = a->cur;
+	a->cur = k;
+	if (p) {
+		p->next = a->idle;
+		a->idle = p;
+	}
+	/* idle handles let go of the old signatures now, not at their next
+	 * request */
+	list = a->idle;
+	a->idle = NULL;
+	pthread_mutex_unlock(&a->lock);
+	while (list) {
+		struct pooled *next = list->next;
+		pooled_update(list, knowledge_ref(k));
+		pool_release(a, list);
+		list = next;
+	}
+	api_knowledge_release(old);
+	return rc;
+}
+
+void
+api_free(struct api *a)
+{
+	if (!a)
+		return;
+	while (a->idle) {
+		struct pooled *next = a->idle->next;
+		pooled_close(a->idle);
+		a->idle = next;
+	}
+	api_knowledge_release(a->cur);
+	pthread_mutex_destroy(&a->lock);
+	free(a->db_path);
+	free(a);
+}
+
+/* ---- responses ---- */
+
+static void
+respond_json(struct http_response *resp, int status, json_t *doc)
+{
+	resp->status = status;
+	resp->body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!resp->body) {
+		resp->status = 500;
+		resp->body = strdup("{\"error\":\"out of memory\"}");
+	}
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+}
+
+static void
+respond_error(struct http_response *resp, int status, const char *error, const char *where)
+{
+	json_t *doc = json_object();
+	if (doc) {
+		json_t *msg = json_string(error);
+		json_object_set_new(doc, "error", msg ? msg : json_string("(unprintable)"));
+		if (where && *where) {
+			json_t *w = json_string(where);
+			json_object_set_new(doc, "where", w ? w : json_null());
+		}
+	}
+	respond_json(resp, status, doc);
+}
+
+static json_t *
+jstr(const char *s)
+{
+	json_t *v = s ? json_string(s) : NULL;
+	return v ? v : json_null();
+}
+
+static json_t *
+jnum(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+static json_t *
+jtime(int64_t usec, int known)
+{
+	char buf[TIMEFMT_LEN];
+	return known ? json_string(time_format_rfc3339(usec, 3, buf)) : json_null();
+}
+
+/* ---- routes ---- */
+
+enum route_id {
+	R_HEALTHZ,
+	R_BATCHES,
+	R_APPS,
+	R_CATEGORIES,
+	R_CLIENTS,
+	R_DOMAINS,
+	R_TOTALS,
+	R_SIGNATURES,
+};
+
+struct route {
+	const char *path;
+	const char *method; /* GET also answers HEAD */
+	unsigned roles;     /* ROLE_BIT()s that may call it; 0: no token needed */
+	enum route_id id;
+};
+
+static const struct route routes[] = {
+	{ "/healthz", "GET", 0, R_HEALTHZ },
+	{ "/api/v1/batches", "POST", ROLE_BIT(STORE_ROLE_AGENT), R_BATCHES },
+	{ "/api/v1/apps", "GET", ROLE_BIT(STORE_ROLE_READER), R_APPS },
+	{ "/api/v1/categories", "GET", ROLE_BIT(STORE_ROLE_READER), R_CATEGORIES },
+	{ "/api/v1/clients", "GET", ROLE_BIT(STORE_ROLE_READER), R_CLIENTS },
+	{ "/api/v1/unknown-domains", "GET", ROLE_BIT(STORE_ROLE_READER), R_DOMAINS },
+	{ "/api/v1/totals", "GET", ROLE_BIT(STORE_ROLE_READER), R_TOTALS },
+	{ "/api/v1/signatures", "GET",
+	  ROLE_BIT(STORE_ROLE_AGENT) | ROLE_BIT(STORE_ROLE_READER), R_SIGNATURES },
+};
+
+struct req_state {
+	const struct route *route;
+	char token_name[128];
+};
+
+static const struct route *
+route_find(const char *path)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(routes[i].path, path) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+static int
+method_allowed(const struct route *r, const char *method)
+{
+	if (strcmp(r->method, method) == 0)
+		return 1;
+	return strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0;
+}
+
+static void
+log_auth_failure(struct api *a, const struct http_request *req, const char *why)
+{
+	unsigned long suppressed = 0;
+	pthread_mutex_lock(&a->lock);
+	int pass = log_ratelimit_pass(&a->auth_log, &suppressed);
+	pthread_mutex_unlock(&a->lock);
+	if (pass)
+		log_info("%s: %s %s: %s%s", http_request_peer(req), http_request_method(req),
+			 http_request_path(req), why,
+			 suppressed ? " (and similar messages suppressed)" : "");
+}
+
+/* Checks the bearer token against the route's roles. 1 when the request
+ * may go on (the token's name in st), 0 when resp holds the refusal. */
+static int
+authenticate(struct api *a, struct http_request *req, const struct route *route,
+	     struct req_state *st, struct http_response *resp)
+{
+	const char *tok;
+	size_t len;
+	char hash[TOKEN_HASH_HEX_LEN + 1], err[256];
+	struct store_token t;
+	struct pooled *p;
+	int found;
+
+	if (token_from_bearer(http_request_header(req, "Authorization"), &tok, &len) < 0 ||
+	    !token_well_formed(tok, len) || token_sha256_hex(tok, len, hash, sizeof(hash)) < 0) {
+		log_auth_failure(a, req, "no or malformed bearer token");
+		goto unauthorized;
+	}
+	p = pool_acquire(a, err, sizeof(err));
+	if (!p) {
+		log_warnx("store: %s", err);
+		respond_error(resp, 503, "the store is unavailable; retry later", NULL);
+		return 0;
+	}
+	found = store_token_find(p->st, hash, &t);
+	if (found == 1) {
+		snprintf(st->token_name, sizeof(st->token_name), "%s", t.name);
+		if (!(route->roles & ROLE_BIT(t.role))) {
+			log_auth_failure(a, req, "token of the wrong role");
+			pool_release(a, p);
+			respond_error(resp, 403,
+				      t.role == STORE_ROLE_AGENT
+					      ? "an agent token may not use this endpoint"
+					      : "a reader token may not use this endpoint",
+				      NULL);
+			return 0;
+		}
+	} else if (found < 0) {
+		log_warnx("store: token lookup: %s", store_error(p->st));
+	}
+	pool_release(a, p);
+	if (found == 1)
+		return 1;
+	if (found < 0) {
+		respond_error(resp, 503, "the store is unavailable; retry later", NULL);
+		return 0;
+	}
+	log_auth_failure(a, req, "unknown or revoked token");
+unauthorized:
+	resp->www_authenticate = "Bearer";
+	respond_error(resp, 401, "missing or unknown token", NULL);
+	return 0;
+}
+
+/* ---- queries ---- */
+
+/* A bound of from/to: RFC 3339 or YYYY-MM-DD (midnight UTC). A date as
+ * "to" means the end of that day, so that from=D&to=D is day D. */
+static int
+parse_bound(const struct http_request *req, const char *name, int is_to, int64_t *out,
+	    struct http_response *resp)
+{
+	const char *text = http_request_query(req, name);
+	char msg[160];
+
+	*out = 0;
+	if (!text)
+		return 0;
+	if (time_parse_rfc3339(text, out) < 0) {
+		snprintf(msg, sizeof(msg), "%s: not a date (YYYY-MM-DD) or RFC 3339 time", name);
+		respond_error(resp, 400, msg, name);
+		return -1;
+	}
+	if (is_to && strlen(text) == 10)
+		*out += 86400 * USEC_PER_SEC;
+	if (*out <= 0) {
+		snprintf(msg, sizeof(msg), "%s: before 1970", name);
+		respond_error(resp, 400, msg, name);
+		return -1;
+	}
+	return 0;
+}
+
+struct rows {
+	json_t *arr;
+	struct api_knowledge *k;
+	int failed;
+};
+
+static int
+rows_add(struct rows *rows, json_t *o)
+{
+	if (!o || json_array_append_new(rows->arr, o) < 0) {
+		rows->failed = 1;
+		return 1; /* stops the walk */
+	}
+	return 0;
+}
+
+static void
+set_counters(json_t *o, uint64_t flows, uint64_t packets, uint64_t up, uint64_t down,
+	     int64_t first, int64_t last)
+{
+	int known = flows || packets || up || down || first || last;
+	json_object_set_new(o, "flows", jnum(flows));
+	json_object_set_new(o, "packets", jnum(packets));
+	json_object_set_new(o, "bytes_up", jnum(up));
+	json_object_set_new(o, "bytes_down", jnum(down));
+	json_object_set_new(o, "first_seen", jtime(first, known));
+	json_object_set_new(o, "last_seen", jtime(last, known));
+}
+
+static int
+app_row(void *arg, const struct store_app_row *r)
+{
+	struct rows *rows = arg;
+	const struct sig_app *a = r->app ? sig_db_find_app(rows->k->sigs, r->app) : NULL;
+	json_t *o = json_object();
+	if (!o)
+		return rows_add(rows, NULL);
+	json_object_set_new(o, "app", jstr(r->app));
+	json_object_set_new(o, "name", jstr(a ? a->name : NULL));
+	json_object_set_new(o, "vendor", jstr(a ? a->vendor : NULL));
+	json_object_set_new(o, "category", jstr(r->category));
+	json_object_set_new(o, "status",
+			    r->app ? jstr(catalog_status_name(catalog_status_of(rows->k->cat, r->app)))
+				   : json_null());
+	json_object_set_new(o, "users", jnum(r->users));
+	set_counters(o, r->flows, r->packets, r->bytes_up, r->bytes_down, r->first_seen,
+		     r->last_seen);
+	return rows_add(rows, o);
+}
+
+static int
+covers(const struct catalog_entry *e, const sig_db *sigs, const char *category)
+{
+	if (e->covers && e->covers[0]) {
+		for (const char *const *c = e->covers; *c; c++)
+			if (strcmp(*c, category) == 0)
+				return 1;
+		return 0;
+	}
+	/* no list: a sanctioned app covers its own category (CATALOG.md) */
+	const struct sig_app *a = sig_db_find_app(sigs, e->app);
+	return a && a->category && strcmp(a->category, category) == 0;
+}
+
+static int
+category_row(void *arg, const struct store_category_row *r)
+{
+	struct rows *rows = arg;
+	const struct sig_category *c =
+		r->category ? sig_db_find_category(rows->k->sigs, r->category) : NULL;
+	json_t *o = json_object(), *sanctioned = json_array();
+	if (!o || !sanctioned) {
+		json_decref(o);
+		json_decref(sanctioned);
+		return rows_add(rows, NULL);
+	}
+	for (size_t i = 0; r->category && i < catalog_count(rows->k->cat); i++) {
+		const struct catalog_entry *e = catalog_entry_at(rows->k->cat, i);
+		if (e->status == CATALOG_SANCTIONED && covers(e, rows->k->sigs, r->category))
+			json_array_append_new(sanctioned, jstr(e->app));
+	}
+	json_object_set_new(o, "category", jstr(r->category));
+	json_object_set_new(o, "name", jstr(c ? c->name : NULL));
+	json_object_set_new(o, "users", jnum(r->users));
+	json_object_set_new(o, "apps", jnum(r->apps));
+	json_object_set_new(o, "sanctioned_apps", sanctioned);
+	set_counters(o, r->flows, r->packets, r->bytes_up, r->bytes_down, r->first_seen,
+		     r->last_seen);
+	return rows_add(rows, o);
+}
+
+static int
+client_row(void *arg, const struct store_client_row *r)
+{
+	struct rows *rows = arg;
+	json_t *o = json_object();
+	if (!o)
+		return rows_add(rows, NULL);
+	json_object_set_new(o, "client", jstr(r->client && *r->client ? r->client : NULL));
+	json_object_set_new(o, "apps", jnum(r->apps));
+	set_counters(o, r->flows, r->packets, r->bytes_up, r->bytes_down, r->first_seen,
+		     r->last_seen);
+	return rows_add(rows, o);
+}
+
+static int
+domain_row(void *arg, const struct store_domain_row *r)
+{
+	struct rows *rows = arg;
+	json_t *o = json_object();
+	if (!o)
+		return rows_add(rows, NULL);
+	json_object_set_new(o, "domain", jstr(r->domain));
+	json_object_set_new(o, "users", jnum(r->users));
+	json_object_set_new(o, "hosts", jnum(r->hosts));
+	set_counters(o, r->flows, r->packets, r->bytes_up, r->bytes_down, r->first_seen,
+		     r->last_seen);
+	return rows_add(rows, o);
+}
+
+static void
+handle_query(struct api *a, struct http_request *req, enum route_id id,
+	     struct http_response *resp)
+{
+	int64_t from, to;
+	char err[256];
+	struct pooled *p = NULL;
+	json_t *doc = NULL;
+	struct rows rows = { NULL, NULL, 0 };
+	const char *key = NULL;
+	int rc;
+
+	if (parse_bound(req, "from", 0, &from, resp) < 0 || parse_bound(req, "to", 1, &to, resp) < 0)
+		return;
+	if (from && to && from >= to) {
+		respond_error(resp, 400, "to: not after from", "to");
+		return;
+	}
+	p = pool_acquire(a, err, sizeof(err));
+	if (!p) {
+		log_warnx("store: %s", err);
+		respond_error(resp, 503, "the store is unavailable; retry later", NULL);
+		return;
+	}
+	/* the handle's knowledge: the signatures its rows were mapped with */
+	rows.k = p->k;
+	doc = json_object();
+	if (!doc)
+		goto oom;
+	json_object_set_new(doc, "from", jtime(from, from != 0));
+	json_object_set_new(doc, "to", jtime(to, to != 0));
+	if (id == R_TOTALS) {
+		struct store_totals t;
+		if (store_get_totals(p->st, from, to, &t) < 0)
+			goto store_failed;
+		json_object_set_new(doc, "records", jnum(t.records));
+		set_counters(doc, t.flows, t.packets, t.bytes_up, t.bytes_down, t.first_seen,
+			     t.last_seen);
+		if (!t.records) {
+			json_object_set_new(doc, "first_seen", json_null());
+			json_object_set_new(doc, "last_seen", json_null());
+		}
+		goto done;
+	}
+	rows.arr = json_array();
+	if (!rows.arr)
+		goto oom;
+	switch (id) {
+	case R_APPS:
+		key = "apps";
+		rc = store_apps(p->st, from, to, app_row, &rows);
+		break;
+	case R_CATEGORIES:
+		key = "categories";
+		rc = store_categories(p->st, from, to, category_row, &rows);
+		break;
+	case R_CLIENTS:
+		key = "clients";
+		rc = store_clients(p->st, from, to, client_row, &rows);
+		break;
+	default:
+		key = "domains";
+		rc = store_unknown_domains(p->st, from, to, domain_row, &rows);
+		break;
+	}
+	if (rows.failed)
+		goto oom;
+	if (rc < 0)
+		goto store_failed;
+	json_object_set_new(doc, key, rows.arr);
+	rows.arr = NULL;
+done:
+	pool_release(a, p);
+	respond_json(resp, 200, doc);
+	return;
+store_failed:
+	log_warnx("store: %s: %s", http_request_path(req), store_error(p->st));
+	pool_release(a, p);
+	json_decref(rows.arr);
+	json_decref(doc);
+	respond_error(resp, 503, "the store failed; retry later", NULL);
+	return;
+oom:
+	pool_release(a, p);
+	json_decref(rows.arr);
+	json_decref(doc);
+	respond_error(resp, 500, "out of memory", NULL);
+}
+
+/* Whether an If-None-Match value names etag (weak comparison, as RFC 9110
+ * 13.1.2 asks for this header). */
+static int
+etag_matches(const char *header, const char *etag)
+{
+	size_t elen = strlen(etag);
+	const char *p = header;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		size_t n = strcspn(p, ", \t");
+		if (n == elen && strncmp(p, etag, n) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+static void
+handle_signatures(struct api *a, struct http_request *req, struct http_response *resp)
+{
+	struct api_knowledge *k = current_knowledge(a);
+	const char *inm = http_request_header(req, "If-None-Match");
+
+	snprintf(resp->etag, sizeof(resp->etag), "%s", k->etag);
+	if (inm && etag_matches(inm, k->etag)) {
+		resp->status = 304;
+	} else {
+		resp->status = 200;
+		resp->body = malloc(k->sigdoc_len + 1);
+		if (resp->body) {
+			memcpy(resp->body, k->sigdoc, k->sigdoc_len + 1);
+			resp->body_len = k->sigdoc_len;
+		} else {
+			resp->etag[0] = '\0';
+			respond_error(resp, 500, "out of memory", NULL);
+		}
+	}
+	api_knowledge_release(k);
+}
+
+static void
+handle_healthz(struct api *a, struct http_response *resp)
+{
+	char err[256];
+	struct pooled *p = pool_acquire(a, err, sizeof(err));
+	json_t *doc = json_object();
+
+	if (p) {
+		pool_release(a, p);
+		json_object_set_new(doc, "status", json_string("ok"));
+		respond_json(resp, 200, doc);
+		return;
+	}
+	log_warnx("store: %s", err);
+	json_object_set_new(doc, "status", json_string("unavailable"));
+	json_object_set_new(doc, "error", json_string("the store cannot be opened"));
+	respond_json(resp, 503, doc);
+}
+
+/* ---- ingest ---- */
+
+static void
+handle_batch(struct api *a, struct http_request *req, const struct req_state *st,
+	     struct http_response *resp)
+{
+	struct batch_error berr;
+	struct batch *b;
+	const void *body;
+	size_t len, n;
+	char err[256];
+	json_t *doc;
+
+	body = http_request_body(req, &len);
+	b = batch_parse(body, len, http_request_header(req, "Content-Encoding"),
+			http_request_header(req, "Content-Type"), &berr);
+	if (!b) {
+		log_warnx("%s: batch from agent \"%s\" refused (%d): %s%s%s", http_request_peer(req),
+			  st->token_name, berr.status, berr.where, berr.where[0] ? ": " : "",
+			  berr.error);
+		respond_error(resp, berr.status, berr.error, berr.where);
+		return;
+	}
+	const struct usage_record *recs = batch_records(b, &n);
+	struct pooled *p = pool_acquire(a, err, sizeof(err));
+	if (!p) {
+		log_warnx("store: %s", err);
+		respond_error(resp, 503, "the store is unavailable; retry later", NULL);
+		batch_free(b);
+		return;
+	}
+	/* store_ingest returns once the transaction is committed: only then
+	 * is the batch acknowledged */
+	enum store_ingest_result r = store_ingest(p->st, batch_id(b), st->token_name, recs, n);
+	if (r == STORE_FAILED) {
+		log_warnx("store: batch %s from agent \"%s\": %s", batch_id(b), st->token_name,
+			  store_error(p->st));
+		pool_release(a, p);
+		batch_free(b);
+		respond_error(resp, 503, "the store failed; retry later", NULL);
+		return;
+	}
+	pool_release(a, p);
+	doc = json_object();
+	if (doc) {
+		json_object_set_new(doc, "status",
+				    json_string(r == STORE_STORED ? "stored" : "duplicate"));
+		json_object_set_new(doc, "batch_id", json_string(batch_id(b)));
+		if (r == STORE_STORED)
+			json_object_set_new(doc, "records", json_integer((json_int_t)n));
+	}
+	if (r == STORE_STORED)
+		log_info("batch %s from agent \"%s\": %zu records stored", batch_id(b),
+			 st->token_name, n);
+	else
+		log_info("batch %s from agent \"%s\": a duplicate, nothing changed", batch_id(b),
+			 st->token_name);
+	batch_free(b);
+	respond_json(resp, 200, doc);
+}
+
+/* ---- the HTTP callbacks ---- */
+
+static int
+api_begin(void *arg, struct http_request *req, struct http_response *resp)
+{
+	struct api *a = arg;
+	const struct route *route = route_find(http_request_path(req));
+	struct req_state *st;
+
+	if (!route) {
+		respond_error(resp, 404, "no such endpoint", NULL);
+		return 1;
+	}
+	if (!method_allowed(route, http_request_method(req))) {
+		resp->allow = strcmp(route->method, "GET") == 0 ? "GET, HEAD" : route->method;
+		respond_error(resp, 405, "method not allowed", NULL);
+		return 1;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		respond_error(resp, 500, "out of memory", NULL);
+		return 1;
+	}
+	st->route = route;
+	http_request_set_state(req, st, free);
+	if (route->roles && !authenticate(a, req, route, st, resp))
+		return 1;
+
+	switch (route->id) {
+	case R_BATCHES: {
+		struct batch_error berr;
+		if (batch_check_headers(http_request_header(req, "Content-Encoding"),
+					http_request_header(req, "Content-Type"), &berr) < 0) {
+			respond_error(resp, berr.status, berr.error, berr.where);
+			return 1;
+		}
+		return 0; /* read the body */
+	}
+	case R_HEALTHZ:
+		handle_healthz(a, resp);
+		return 1;
+	case R_SIGNATURES:
+		handle_signatures(a, req, resp);
+		return 1;
+	default:
+		handle_query(a, req, route->id, resp);
+		return 1;
+	}
+}
+
+static void
+api_handle(void *arg, struct http_request *req, struct http_response *resp)
+{
+	struct api *a = arg;
+	const struct req_state *st = http_request_state(req);
+
+	/* only routes that read a body come here */
+	if (!st || st->route->id != R_BATCHES) {
+		respond_error(resp, 500, "internal error", NULL);
+		return;
+	}
+	handle_batch(a, req, st, resp);
+}
+
+void
+api_http_handlers(struct api *a, struct http_handlers *h)
+{
+	h->begin = api_begin;
+	h->handle = api_handle;
+	h->arg = a;
+}

@@ -1,0 +1,583 @@
+/*
+ * The HTTP(S) server (http.h) on libmicrohttpd: worker threads polling
+ * internally, TLS through MHD's GnuTLS when a certificate is given, and the
+ * request body gathered here under a hard cap before the API sees it.
+ *
+ * MHD cannot answer while a body is still arriving (MHD_queue_response
+ * fails then), so a body over the limit is refused as early as MHD allows:
+ * at the headers when Content-Length says so (nothing of it is read), else,
+ * for chunked bodies, by discarding what follows the limit and answering
+ * 413 at its end; a chunked body that goes on far beyond the limit gets its
+ * connection closed instead.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "shadowmap/log.h"
+
+#include "http.h"
+
+#define PEM_MAX (1u << 20)
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct http_handlers h;
+	size_t body_max;
+	char *tls_key, *tls_cert;
+	unsigned port;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;
+	unsigned in_flight; /* requests begun and not yet completed */
+};
+
+struct http_request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;
+	char *body;
+	size_t len, cap;
+	int too_big;        /* over body_max: the rest is discarded */
+	size_t discarded;
+	void *state;
+	void (*state_free)(void *);
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+/* ---- listen address ---- */
+
+/* Splits "ADDR:PORT" / "[V6]:PORT" / "*:PORT" and resolves it numerically.
+ * 0 or -1 with err. */
+static int
+listen_resolve(const char *listen, struct sockaddr_storage *ss, socklen_t *ss_len, char *err,
+	       size_t errlen)
+{
+	char host[256];
+	const char *port, *colon;
+	struct addrinfo hints, *res = NULL;
+	size_t hlen;
+	int gai;
+
+	if (!listen || !*listen) {
+		snprintf(err, errlen, "listen: empty address (expected ADDR:PORT)");
+		return -1;
+	}
+	if (listen[0] == '[') {
+		const char *close = strchr(listen, ']');
+		if (!close || close[1] != ':') {
+			snprintf(err, errlen, "listen: \"%s\": expected [IPV6]:PORT", listen);
+			return -1;
+		}
+		hlen = (size_t)(close - listen - 1);
+		if (hlen >= sizeof(host))
+			goto bad;
+		memcpy(host, listen + 1, hlen);
+		port = close + 2;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon || strchr(listen, ':') != colon) {
+			snprintf(err, errlen,
+				 "listen: \"%s\": expected ADDR:PORT (IPv6 as [ADDR]:PORT)", listen);
+			return -1;
+		}
+		hlen = (size_t)(colon - listen);
+		if (hlen >= sizeof(host))
+			goto bad;
+		memcpy(host, listen, hlen);
+		port = colon + 1;
+	}
+	host[hlen] = '\0';
+	if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
+	    strtoul(port, NULL, 10) > 65535) {
+		snprintf(err, errlen, "listen: \"%s\": bad port (0 to 65535)", listen);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	/* "*" and "" mean every address, IPv6 and IPv4 alike */
+	int any = strcmp(host, "*") == 0 || host[0] == '\0';
+	if (any)
+		hints.ai_family = AF_INET6;
+	gai = getaddrinfo(any ? NULL : host, port, &hints, &res);
+	if (gai != 0 || !res) {
+		snprintf(err, errlen, "listen: \"%s\": %s", listen,
+			 gai ? gai_strerror(gai) : "no address");
+		if (res)
+			freeaddrinfo(res);
+		return -1;
+	}
+	if (ss) {
+		memcpy(ss, res->ai_addr, res->ai_addrlen);
+		*ss_len = res->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return 0;
+bad:
+	snprintf(err, errlen, "listen: \"%s\": address too long", listen);
+	return -1;
+}
+
+int
+http_listen_valid(const char *listen, char *err, size_t errlen)
+{
+	return listen_resolve(listen, NULL, NULL, err, errlen);
+}
+
+char *
+http_read_pem(const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)PEM_MAX) {
+		snprintf(err, errlen, "%s: %s", path,
+			 S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	if (!strstr(buf, "-----BEGIN ")) {
+		snprintf(err, errlen, "%s: not a PEM file", path);
+		goto fail;
+	}
+	close(fd);
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/* ---- requests ---- */
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0'; /* MHD ends its messages with one */
+	log_warnx("http: %s", line);
+}
+
+static void
+format_peer(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	snprintf(out, len, "?");
+	if (!ci || !ci->client_addr)
+		return;
+	if (ci->client_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)ci->client_addr;
+		inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)len);
+	} else if (ci->client_addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+			(const struct sockaddr_in6 *)(const void *)ci->client_addr;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, out, (socklen_t)len);
+	}
+}
+
+static enum MHD_Result
+send_response(struct http_request *r, struct http_response *resp)
+{
+	struct MHD_Response *mr;
+	enum MHD_Result ok;
+
+	if (resp->body) {
+		mr = MHD_create_response_from_buffer_with_free_callback(resp->body_len, resp->body,
+									 free);
+		if (!mr)
+			free(resp->body);
+	} else {
+		mr = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"",
+						     MHD_RESPMEM_PERSISTENT);
+	}
+	resp->body = NULL;
+	if (!mr)
+		return MHD_NO;
+	if (resp->status != 304 && resp->status != 204)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+					resp->content_type ? resp->content_type
+							   : "application/json");
+	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	if (resp->etag[0]) {
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_ETAG, resp->etag);
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	} else {
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	}
+	if (resp->allow)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+	if (resp->www_authenticate)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					resp->www_authenticate);
+	log_debug("%s %s %s -> %d", r->peer, r->method, r->path, resp->status);
+	ok = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
+	MHD_destroy_response(mr);
+	return ok;
+}
+
+static enum MHD_Result
+send_too_big(struct http_request *r)
+{
+	struct http_response resp;
+	char text[128];
+	int n = snprintf(text, sizeof(text), "{\"error\":\"request body larger than %zu bytes\"}",
+			 r->srv->body_max);
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 413;
+	resp.body = n > 0 ? strdup(text) : NULL;
+	resp.body_len = resp.body ? (size_t)n : 0;
+	log_info("%s: %s %s: body over %zu bytes refused", r->peer, r->method, r->path,
+		 r->srv->body_max);
+	return send_response(r, &resp);
+}
+
+/* 1 when a Content-Length header announces more than max. */
+static int
+announced_too_big(struct MHD_Connection *c, size_t max)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long v = 0;
+	if (!cl)
+		return 0;
+	for (const char *p = cl; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 0; /* MHD refuses a malformed one itself */
+		if (v > (unsigned long long)max)
+			return 1;
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	return v > (unsigned long long)max;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+	   const char *version, const char *upload_data, size_t *upload_data_size,
+	   void **con_cls)
+{
+	struct http_server *s = cls;
+	struct http_request *r = *con_cls;
+	struct http_response resp;
+
+	(void)version;
+	if (!r) {
+		/* the headers are in */
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->srv = s;
+		r->conn = c;
+		r->method = method;
+		r->path = url;
+		format_peer(c, r->peer, sizeof(r->peer));
+		*con_cls = r;
+		pthread_mutex_lock(&s->lock);
+		s->in_flight++;
+		pthread_mutex_unlock(&s->lock);
+		if (announced_too_big(c, s->body_max))
+			return send_too_big(r);
+		memset(&resp, 0, sizeof(resp));
+		if (s->h.begin(s->h.arg, r, &resp))
+			return send_response(r, &resp);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->too_big) {
+			r->discarded += n;
+			/* a sender that does not stop loses its connection */
+			return r->discarded > s->body_max ? MHD_NO : MHD_YES;
+		}
+		if (n > s->body_max - r->len) {
+			r->too_big = 1;
+			free(r->body);
+			r->body = NULL;
+			r->len = r->cap = 0;
+			return MHD_YES;
+		}
+		if (r->len + n > r->cap) {
+			size_t want = r->cap ? r->cap : 64 * 1024;
+			while (want < r->len + n)
+				want *= 2;
+			if (want > s->body_max)
+				want = s->body_max;
+			char *bigger = realloc(r->body, want + 1);
+			if (!bigger)
+				return MHD_NO; /* out of memory: drop the connection */
+			r->body = bigger;
+			r->cap = want;
+		}
+		memcpy(r->body + r->len, upload_data, n);
+		r->len += n;
+		r->body[r->len] = '\0';
+		return MHD_YES;
+	}
+	/* the whole body is in */
+	if (r->too_big)
+		return send_too_big(r);
+	memset(&resp, 0, sizeof(resp));
+	s->h.handle(s->h.arg, r, &resp);
+	return send_response(r, &resp);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	struct http_request *r = *con_cls;
+
+	(void)c;
+	(void)toe;
+	if (!r)
+		return;
+	if (r->state_free)
+		r->state_free(r->state);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (s->in_flight > 0)
+		s->in_flight--;
+	if (s->in_flight == 0)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- the server ---- */
+
+static void
+server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s->tls_key);
+	free(s->tls_cert);
+	free(s);
+}
+
+struct http_server *
+http_start(const struct http_config *cfg, const struct http_handlers *h, char *err,
+	   size_t errlen)
+{
+	struct http_server *s;
+	struct sockaddr_storage ss;
+	socklen_t ss_len = 0;
+	pthread_condattr_t ca;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_USE_AUTO;
+
+	if (listen_resolve(cfg->listen, &ss, &ss_len, err, errlen) < 0)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->h = *h;
+	s->body_max = cfg->body_max;
+	pthread_mutex_init(&s->lock, NULL);
+	/* the drain waits on a monotonic clock: wall clock steps do not cut
+	 * it short or stretch it */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->idle, &ca);
+	pthread_condattr_destroy(&ca);
+
+	if (cfg->tls_cert_path || cfg->tls_key_path) {
+		if (!cfg->tls_cert_path || !cfg->tls_key_path) {
+			snprintf(err, errlen, "TLS needs both tls-cert and tls-key");
+			goto fail;
+		}
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, errlen, "this libmicrohttpd was built without TLS");
+			goto fail;
+		}
+		s->tls_cert = http_read_pem(cfg->tls_cert_path, err, errlen);
+		if (!s->tls_cert)
+			goto fail;
+		s->tls_key = http_read_pem(cfg->tls_key_path, err, errlen);
+		if (!s->tls_key)
+			goto fail;
+		flags |= MHD_USE_TLS;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)&ss;
+		flags |= IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) ? MHD_USE_DUAL_STACK
+								   : MHD_USE_IPv6;
+	}
+
+	struct MHD_OptionItem extra[4];
+	size_t k = 0;
+	memset(extra, 0, sizeof(extra));
+	if (cfg->threads > 1)
+		extra[k++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
+						      (intptr_t)cfg->threads, NULL };
+	if (s->tls_key) {
+		extra[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key };
+		extra[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert };
+	}
+	extra[k] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+
+	s->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, s,
+		/* first, or MHD prints what comes before it itself */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->connection_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
+		MHD_OPTION_ARRAY, extra,
+		MHD_OPTION_END);
+	if (!s->daemon) {
+		/* MHD has logged its reason (bind, TLS key) through mhd_log */
+		snprintf(err, errlen, "cannot serve on %s%s", cfg->listen,
+			 s->tls_key ? " with the given TLS certificate and key" : "");
+		goto fail;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : 0;
+	return s;
+fail:
+	server_free(s);
+	return NULL;
+}
+
+unsigned
+http_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+unsigned
+http_stop(struct http_server *s, unsigned timeout_ms)
+{
+	struct timespec deadline;
+	unsigned left;
+
+	if (!s)
+		return 0;
+	/* no new connections; the listening socket is ours to close */
+	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (s->in_flight > 0)
+		if (pthread_cond_timedwait(&s->idle, &s->lock, &deadline) == ETIMEDOUT)
+			break;
+	left = s->in_flight;
+	pthread_mutex_unlock(&s->lock);
+	/* joins the workers: a handler still running finishes first */
+	MHD_stop_daemon(s->daemon);
+	server_free(s);
+	return left;
+}
+
+/* ---- request accessors ---- */
+
+const char *
+http_request_method(const struct http_request *r)
+{
+	return r->method;
+}
+
+const char *
+http_request_path(const struct http_request *r)
+{
+	return r->path;
+}
+
+const char *
+http_request_header(const struct http_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+http_request_query(const struct http_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const void *
+http_request_body(const struct http_request *r, size_t *len)
+{
+	*len = r->len;
+	return r->body ? r->body : "";
+}
+
+const char *
+http_request_peer(const struct http_request *r)
+{
+	return r->peer;
+}
+
+void
+http_request_set_state(struct http_request *r, void *state, void (*free_fn)(void *))
+{
+	if (r->state_free)
+		r->state_free(r->state);
+	r->state = state;
+	r->state_free = free_fn;
+}
+
+void *
+http_request_state(const struct http_request *r)
+{
+	return r->state;
+}
