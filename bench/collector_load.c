@@ -5,7 +5,14 @@
  * starts, so that the figures measure the collector (on one machine the
  * generator still takes its share of the CPU: the sending threads).
  *
- * usage: collector-load URL TOKEN [agents=50] [batches_per_agent=20] [records=500]
+ * usage: collector-load URL TOKEN [agents=50] [batches_per_agent=20] [records=500] [rate=0]
+ *
+ * rate 0: closed loop, each agent posts its next batch as soon as the last
+ * one is acknowledged: the collector's maximum throughput (and latency is
+ * then mostly queueing: agents / throughput). rate N: open loop, the agents
+ * together offer N summaries/s, each on its own schedule (latency is
+ * measured from the scheduled send time, so a collector that falls behind
+ * shows it): the latency at a given load.
  * prints: summaries/s, batches/s, p50/p90/p99/max acknowledgement latency,
  * and the totals sent (flows packets bytes_up bytes_down) so that a script
  * can compare them with what the collector stored.
@@ -34,6 +41,8 @@ struct agent {
 	double *latency_ms;
 	int n_ok, n_dup, n_fail;
 	const char *url, *token;
+	double interval_ms; /* open loop: time between this agent's batches; 0: closed */
+	double start_ms;
 };
 
 static uint64_t sent_flows, sent_packets, sent_up, sent_down;
@@ -186,11 +195,20 @@ run_agent(void *arg)
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	for (int i = 0; i < a->n_bodies; i++) {
+		double due = a->start_ms + i * a->interval_ms;
+		if (a->interval_ms > 0) {
+			double wait = due - now_ms();
+			if (wait > 0) {
+				struct timespec ts = { (time_t)(wait / 1e3),
+						       (long)((wait - (time_t)(wait / 1e3) * 1e3) * 1e6) };
+				nanosleep(&ts, NULL);
+			}
+		}
 		resp.len = 0;
 		buf[0] = '\0';
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, a->bodies[i].data);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)a->bodies[i].len);
-		double t0 = now_ms();
+		double t0 = a->interval_ms > 0 ? due : now_ms();
 		CURLcode rc = curl_easy_perform(c);
 		double t1 = now_ms();
 		long status = 0;
@@ -223,12 +241,13 @@ main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: collector-load URL TOKEN [agents] [batches_per_agent] "
-			"[records]\n");
+			"[records] [rate]\n");
 		return 2;
 	}
 	int n_agents = argc > 3 ? atoi(argv[3]) : 50;
 	int per = argc > 4 ? atoi(argv[4]) : 20;
 	int records = argc > 5 ? atoi(argv[5]) : 500;
+	double rate = argc > 6 ? atof(argv[6]) : 0;
 	if (n_agents < 1 || n_agents > 1000 || per < 1 || records < 1 || records > 10000) {
 		fprintf(stderr, "collector-load: agents 1-1000, batches >= 1, records 1-10000\n");
 		return 2;
@@ -248,8 +267,15 @@ main(int argc, char **argv)
 	}
 	pthread_t *th = calloc((size_t)n_agents, sizeof(*th));
 	double t0 = now_ms();
-	for (int i = 0; i < n_agents; i++)
+	for (int i = 0; i < n_agents; i++) {
+		if (rate > 0) {
+			/* each agent offers rate/n_agents summaries/s, the agents'
+			 * schedules spread evenly over one interval */
+			agents[i].interval_ms = 1e3 * records * n_agents / rate;
+			agents[i].start_ms = t0 + agents[i].interval_ms * i / n_agents;
+		}
 		pthread_create(&th[i], NULL, run_agent, &agents[i]);
+	}
 	for (int i = 0; i < n_agents; i++)
 		pthread_join(th[i], NULL);
 	double secs = (now_ms() - t0) / 1e3;
@@ -264,6 +290,10 @@ main(int argc, char **argv)
 		failed += agents[i].n_fail;
 	}
 	qsort(all, n, sizeof(double), cmp_double);
+	if (rate > 0)
+		printf("open loop: %.0f summaries/s offered\n", rate);
+	else
+		printf("closed loop: each agent posts again once acknowledged\n");
 	printf("agents %d, batches %zu of %d summaries (%.1f MB gzip'd), %.2f s\n", n_agents, n,
 	       records, bytes / 1e6, secs);
 	printf("summaries/s %.0f  batches/s %.0f\n", (double)ok * records / secs, ok / secs);
