@@ -26,6 +26,7 @@
 #include "decode.h"
 #include "engine.h"
 #include "ship.h"
+#include "sigfetch.h"
 
 #ifndef SHADOWMAP_VERSION
 #define SHADOWMAP_VERSION "dev"
@@ -68,6 +69,7 @@ struct settings {
 	char *ca_file;
 	char *spool;
 	int64_t spool_max_mb;
+	int64_t fetch_signatures;
 	int64_t batch_max_records;
 	int64_t batch_max_age;
 	int64_t retry_max;
@@ -132,6 +134,8 @@ static const struct cfg_option options[] = {
 	  "spool directory: batches wait here until the collector has them" },
 	{ "spool-max-mb", CFG_INT, 1, 1048576, "512", OFF(spool_max_mb), 0,
 	  "disk the spool may use; when full, new batches are dropped and counted" },
+	{ "fetch-signatures", CFG_BOOL, 0, 1, "false", OFF(fetch_signatures), 0,
+	  "at start, take the collector's signatures (kept in SPOOL/signatures)" },
 	{ "batch-max-records", CFG_INT, 1, SHIP_BATCH_MAX_RECORDS, "500",
 	  OFF(batch_max_records), 0, "a batch closes at this many records" },
 	{ "batch-max-age", CFG_SECONDS, 1, 3600, "10", OFF(batch_max_age), 0,
@@ -783,7 +787,44 @@ main(int argc, char **argv)
 		rc = EXIT_INPUT;
 		goto out;
 	}
+	if (s.collector) {
+		if (ship_settings(&s, &shipcfg, &token, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+		shipping = 1;
+	} else if (s.token || s.token_file || s.spool || s.ca_file || s.fetch_signatures) {
+		log_warnx("token, token-file, ca, spool and fetch-signatures do nothing without "
+			  "--collector");
+	}
 	const char *sigpath = s.signatures ? s.signatures : sig_default_dir();
+	char fetched[4096];
+	if (shipping && s.fetch_signatures) {
+		if (s.signatures) {
+			log_error("give --signatures or --fetch-signatures, not both");
+			goto out;
+		}
+		/* libcurl's global set-up, once, before any thread */
+		if (ship_global_init() < 0) {
+			log_error("cannot initialise libcurl");
+			rc = EXIT_INPUT;
+			goto out;
+		}
+		curl_ready = 1;
+		enum sigfetch_result fr = sigfetch_update(s.collector, shipcfg.token, s.ca_file,
+							  s.spool, err, sizeof(err));
+		snprintf(fetched, sizeof(fetched), "%s/signatures", s.spool);
+		if (fr == SIGFETCH_UPDATED)
+			log_info("signatures: the collector's set, now in %s", fetched);
+		else if (fr == SIGFETCH_FAILED && access(fetched, F_OK) == 0)
+			log_warnx("signatures: cannot fetch the collector's (%s); using the copy in %s",
+				  err, fetched);
+		else if (fr == SIGFETCH_FAILED)
+			log_warnx("signatures: cannot fetch the collector's (%s); using the built-in "
+				  "ones", err);
+		if (access(fetched, F_OK) == 0)
+			sigpath = fetched;
+	}
 	sigs = sig_db_new();
 	if (!sigs || sig_db_load_path(sigs, sigpath, err, sizeof(err)) < 0 ||
 	    sig_db_finalize(sigs, err, sizeof(err)) < 0) {
@@ -807,15 +848,6 @@ main(int argc, char **argv)
 		log_error("-r and -i exclude each other");
 		goto out;
 	}
-	if (s.collector) {
-		if (ship_settings(&s, &shipcfg, &token, err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			goto out;
-		}
-		shipping = 1;
-	} else if (s.token || s.token_file || s.spool || s.ca_file) {
-		log_warnx("token, token-file, ca and spool do nothing without --collector");
-	}
 	if (check_only) {
 		log_info("settings and %zu apps in %s: OK", sig_db_app_count(sigs), sigpath);
 		rc = EXIT_OK;
@@ -825,7 +857,7 @@ main(int argc, char **argv)
 		log_error("nothing to read: give -r FILE or -i IFACE (see --help)");
 		goto out;
 	}
-	if (shipping) {
+	if (shipping && !curl_ready) {
 		/* libcurl's global set-up, once, before the sender thread */
 		if (ship_global_init() < 0) {
 			log_error("cannot initialise libcurl");
