@@ -26,6 +26,7 @@
 #include "decode.h"
 #include "engine.h"
 #include "ship.h"
+#include "privdrop.h"
 #include "sigfetch.h"
 
 #ifndef SHADOWMAP_VERSION
@@ -70,6 +71,7 @@ struct settings {
 	char *spool;
 	int64_t spool_max_mb;
 	int64_t fetch_signatures;
+	char *user;
 	int64_t batch_max_records;
 	int64_t batch_max_age;
 	int64_t retry_max;
@@ -134,6 +136,9 @@ static const struct cfg_option options[] = {
 	  "spool directory: batches wait here until the collector has them" },
 	{ "spool-max-mb", CFG_INT, 1, 1048576, "512", OFF(spool_max_mb), 0,
 	  "disk the spool may use; when full, new batches are dropped and counted" },
+	{ "user", CFG_STRING, 0, 0, NULL, OFF(user), 0,
+	  "once the capture is open, drop root and run as this user (the spool is "
+	  "handed over)" },
 	{ "fetch-signatures", CFG_BOOL, 0, 1, "false", OFF(fetch_signatures), 0,
 	  "at start, take the collector's signatures (kept in SPOOL/signatures)" },
 	{ "batch-max-records", CFG_INT, 1, SHIP_BATCH_MAX_RECORDS, "500",
@@ -515,6 +520,18 @@ run_capture(const struct settings *s, const sig_db *sigs, const struct ship_conf
 	e = engine_new(&ecfg, sigs, &es);
 	if (!e)
 		goto out;
+	if (s->user) {
+		/* Everything that needs root is open: packets, nDPI and the
+		 * QUIC decryption run unprivileged from here on. */
+		const char *own[] = { shipcfg ? shipcfg->spool_dir : NULL, NULL };
+		char err[512];
+		if (privdrop(s->user, own, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		log_info("running as %s", s->user);
+	}
 
 	if (live) {
 		struct sigaction sa;

@@ -120,4 +120,22 @@ got=$(sums "$T/damaged.jsonl")
 "${A[@]}" --lookup files.slack.com FILES.SLACK.COM. cdn.tiny-startup-example.co.uk 10.0.0.1 > "$T/lookup"
 printf 'files.slack.com\tslack\tmessaging\tslack.com\nFILES.SLACK.COM.\tslack\tmessaging\tslack.com\ncdn.tiny-startup-example.co.uk\t-\t-\ttiny-startup-example.co.uk\n10.0.0.1\t-\t-\t-\n' > "$T/lookup.want"
 diff -u "$T/lookup.want" "$T/lookup" && pass "--lookup" || fail "--lookup output"
+
+# dropping root: an unknown user is a usage error, named
+"${A[@]}" -r "$T/basic.pcap" -o /dev/null --user no-such-user-here 2> "$T/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q 'no-such-user-here' "$T/err" && pass "--user unknown: 2, $(cat "$T/err")" \
+	|| fail "--user unknown: exit $rc: $(cat "$T/err")"
+if [ "$(id -u)" -eq 0 ]; then
+	# as root, -r with --user: the spool is handed over and shipping still works
+	# from the unprivileged process (no collector here: the batch stays, exit 3)
+	"${A[@]}" -r "$T/basic.pcap" -o /dev/null --user nobody --collector http://127.0.0.1:9 \
+		--token x --spool "$T/spool-user" --drain-timeout 1s 2> "$T/err"
+	rc=$?
+	owner=$(stat -c %U "$T/spool-user")
+	files=$(find "$T/spool-user" -maxdepth 1 -name '*.json.gz' -user nobody | wc -l)
+	[ $rc -eq 3 ] && [ "$owner" = nobody ] && [ "$files" -gt 0 ] \
+		&& pass "--user nobody: spool handed over, batches written as nobody" \
+		|| fail "--user nobody: exit $rc, owner $owner, $files batches: $(tail -2 "$T/err")"
+fi
 finish

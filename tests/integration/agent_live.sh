@@ -70,7 +70,9 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-run all
+run all --user nobody
+grep -q "running as nobody" "$T/all.err" && pass "live capture: root dropped after opening (running as nobody)" \
+	|| fail "live: no privilege drop: $(cat "$T/all.err")"
 if compare all all; then pass "live capture: every flow's name, app and bytes"; else fail "live capture differs from the truth"; fi
 grep -q '"name_source":"quic"' "$T/all.flows" && pass "live capture: QUIC SNI" || fail "live: no QUIC-named flow"
 grep -q '"name_source":"dns"' "$T/all.flows" && pass "live capture: DNS-named flow" || fail "live: no DNS-named flow"
