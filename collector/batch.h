@@ -17,8 +17,8 @@
 #define BATCH_INFLATED_MAX ((size_t)64 << 20) /* after gzip */
 #define BATCH_RECORDS_MAX 10000
 /* JSON values in one body: 10,000 records of ~20 values fit many times
- * over, and a body of a million tiny values cannot blow up the parser's
- * memory (a JSON tree costs ~40 bytes per value whatever the text). */
+ * over; a body of millions of tiny values ("[0,0,0,...]") is refused
+ * before the parser spends time on it. */
 #define BATCH_JSON_VALUES_MAX 2000000
 
 #define BATCH_HOST_MAX 253 /* a DNS name */

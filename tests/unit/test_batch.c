@@ -624,6 +624,523 @@ test_times_and_ids(void **state)
 	assert_false(batch_uuid_valid("00000000+0000-0000-0000-000000000000"));
 }
 
+/* ---- the JSON reader: RFC 8259 exactly, hostile input ---- */
+
+/* The good record with text inserted right after its '{' (e.g. unknown
+ * fields, each followed by a comma). Caller frees. */
+static char *
+batch_with_prefix(const char *fields)
+{
+	size_t n = strlen(fields) + strlen(GOOD_RECORD) + 8;
+	char *rec = malloc(n);
+	assert_non_null(rec);
+	snprintf(rec, n, "{%s%s", fields, GOOD_RECORD + 1);
+	char *b = batch_of(rec);
+	free(rec);
+	return b;
+}
+
+/* Parses body (len bytes), which must pass. Caller frees. */
+static struct batch *
+expect_parsed(const char *body, size_t len)
+{
+	struct batch_error err;
+	struct batch *b = batch_parse(body, len, NULL, NULL, &err);
+	if (!b)
+		fail_msg("refused with %d at \"%s\": %s", err.status, err.where, err.error);
+	return b;
+}
+
+static void
+expect_invalid_json(const char *body, size_t len)
+{
+	struct batch_error err;
+	struct batch *b = batch_parse(body, len, NULL, NULL, &err);
+	if (b) {
+		batch_free(b);
+		fail_msg("accepted; expected invalid JSON");
+	}
+	if (err.status != 400 || strncmp(err.error, "invalid JSON: ", 14) != 0 ||
+	    strncmp(err.where, "line ", 5) != 0)
+		fail_msg("refused with %d at \"%s\" (%s); expected 400, invalid JSON", err.status,
+			 err.where, err.error);
+}
+
+/* Unknown field text (e.g. "\"x\":1,") in a record: passes or not. */
+static void
+unknown_field(const char *fields, int valid)
+{
+	char *body = batch_with_prefix(fields);
+	if (valid)
+		batch_free(expect_parsed(body, strlen(body)));
+	else
+		expect_invalid_json(body, strlen(body));
+	free(body);
+}
+
+/* A known text field's value after parsing, the field set to json. */
+static void
+expect_text(const char *field, const char *json, const char *want)
+{
+	char *body = batch_with(field, "\"placeholder\"");
+	char *at = strstr(body, "\"placeholder\"");
+	size_t n = strlen(body) + strlen(json) + 1;
+	char *edited = malloc(n);
+	snprintf(edited, n, "%.*s%s%s", (int)(at - body), body, json,
+		 at + strlen("\"placeholder\""));
+	struct batch *b = expect_parsed(edited, strlen(edited));
+	size_t count;
+	const struct usage_record *r = batch_records(b, &count);
+	const char *got = strcmp(field, "app") == 0        ? r[0].app
+			  : strcmp(field, "ndpi_proto") == 0 ? r[0].ndpi_proto
+			  : strcmp(field, "host") == 0       ? r[0].host
+							     : r[0].category;
+	assert_string_equal(got, want);
+	batch_free(b);
+	free(edited);
+	free(body);
+}
+
+static void
+test_escapes(void **state)
+{
+	(void)state;
+	/* every escape RFC 8259 has, unescaped into the record */
+	expect_text("ndpi_proto", "\"a\\\"b\\\\c\\/d\"", "a\"b\\c/d");
+	expect_text("ndpi_proto", "\"\\u0041\\u00e9\\u20AC\\uffFD\"", "A\xc3\xa9\xe2\x82\xac\xef\xbf\xbd");
+	expect_text("app", "\"\\u0073lack\"", "slack");
+	expect_text("host", "\"files.\\u0073lack.com\"", "files.slack.com");
+	/* surrogate pairs become one 4-byte sequence */
+	expect_text("ndpi_proto", "\"x\\ud83d\\ude00y\"", "x\xf0\x9f\x98\x80y");
+	expect_text("ndpi_proto", "\"\\uD800\\uDC00\\uDBFF\\uDFFF\"",
+		    "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf");
+	/* raw UTF-8 passes as it is */
+	expect_text("ndpi_proto", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "caf\xc3\xa9 \xf0\x9f\x98\x80");
+	/* the control characters they stand for are still refused in text */
+	static const char *const controls[] = { "\\b", "\\f", "\\n", "\\r", "\\t", "\\u001f",
+						"\\u007f" };
+	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
+		char v[32];
+		snprintf(v, sizeof(v), "\"a%sb\"", controls[i]);
+		expect_field("ndpi_proto", v, 400, "records[0].ndpi_proto");
+	}
+	/* and pass in fields nobody reads */
+	unknown_field("\"x\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u001F\",", 1);
+	/* a key is compared unescaped: "sch\u0065ma" is schema, twice */
+	unknown_field("\"sch\\u0065ma\":\"shadowmap.usage/1\",", 0);
+	char *body = batch_of("{\"sch\\u0065ma\":\"shadowmap.usage/2\"}");
+	expect_refused(body, strlen(body), NULL, 422, "records[0].schema");
+	free(body);
+
+	/* not escapes */
+	static const char *const bad[] = { "\"\\x\"", "\"\\'\"", "\"\\a\"", "\"\\U0041\"",
+					   "\"\\u12\"", "\"\\u12g4\"", "\"\\u\"", "\"\\\"",
+					   "\"\\0\"", "\"\\ \"" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char f[64];
+		snprintf(f, sizeof(f), "\"x\":%s,", bad[i]);
+		unknown_field(f, 0);
+	}
+	/* NUL, escaped: refused in values and keys, as before */
+	unknown_field("\"x\":\"a\\u0000\",", 0);
+	unknown_field("\"\\u0000\":1,", 0);
+}
+
+static void
+test_surrogates(void **state)
+{
+	(void)state;
+	static const char *const lone[] = {
+		"\"\\ud800\"",	      /* high, alone */
+		"\"\\udbff x\"",      /* high, then text */
+		"\"\\ud800\\u0041\"", /* high, then not a low one */
+		"\"\\ud800\\ud800\"", /* high, high */
+		"\"\\ud800\\\"",      /* high, then another escape */
+		"\"\\udc00\"",	      /* low, alone */
+		"\"\\udfff\\ud800\"", /* low before high */
+		"\"a\\ude00\"",
+	};
+	for (size_t i = 0; i < sizeof(lone) / sizeof(lone[0]); i++) {
+		char f[64];
+		snprintf(f, sizeof(f), "\"x\":%s,", lone[i]);
+		unknown_field(f, 0);
+		snprintf(f, sizeof(f), "%s:1,", lone[i]);
+		unknown_field(f, 0);
+	}
+	unknown_field("\"x\":\"\\ud83d\\ude00\",", 1);
+	/* encoded as UTF-8 they are not valid UTF-8 either */
+	unknown_field("\"x\":\"\xed\xa0\x80\",", 0);
+	unknown_field("\"x\":\"\xed\xbf\xbf\",", 0);
+}
+
+static void
+test_bad_utf8(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"\xc0\xaf",	    /* overlong '/' */
+		"\xc1\xbf",	    /* overlong */
+		"\xe0\x80\xaf",	    /* overlong, 3 bytes */
+		"\xe0\x9f\xbf",	    /* overlong, 3 bytes */
+		"\xf0\x80\x80\xaf", /* overlong, 4 bytes */
+		"\xf0\x8f\xbf\xbf", /* overlong, 4 bytes */
+		"\xf4\x90\x80\x80", /* past U+10FFFF */
+		"\xf5\x80\x80\x80", "\xff", "\xfe",
+		"\x80",		    /* a continuation byte alone */
+		"\xc3",		    /* truncated before the quote */
+		"\xe2\x82",	    /* truncated */
+		"\xe2\x28\xa1",	    /* bad continuation */
+		"\xc3\xa9\xa9",	    /* one continuation too many */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char f[64];
+		snprintf(f, sizeof(f), "\"x\":\"a%sb\",", bad[i]);
+		unknown_field(f, 0);
+		snprintf(f, sizeof(f), "\"a%sb\":1,", bad[i]);
+		unknown_field(f, 0);
+		snprintf(f, sizeof(f), "\"a%sb\"", bad[i]);
+		char *body = batch_with("ndpi_proto", "\"placeholder\"");
+		char *at = strstr(body, "\"placeholder\"");
+		char edited[2048];
+		snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(at - body), body, f,
+			 at + strlen("\"placeholder\""));
+		expect_invalid_json(edited, strlen(edited));
+		free(body);
+	}
+	/* outside strings, any byte past ASCII is not JSON */
+	unknown_field("\"x\":\xc3\xa9,", 0);
+	unknown_field("\"x\":1\xc2\xa0,", 0); /* a no-break space is not whitespace */
+	/* the longest and the shortest of each length pass */
+	unknown_field("\"x\":\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\",",
+		      1);
+}
+
+static void
+test_numbers(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		"0", "-0", "1", "-1", "0.5", "-0.0", "1e3", "1E3", "1e+3", "1e-3", "1.5E-3",
+		"123456789012345678", "9223372036854775807", "-9223372036854775808",
+		"1e-400", /* underflows to 0: jansson took it */
+		"1.7976931348623157e308", "-1.7976931348623157e308", "0e99999999999999999999",
+		"0.000000000000000000000000000001",
+	};
+	static const char *const bad[] = {
+		"01", "-01", "00", "1.", "-1.", ".5", "-.5", "+1", "1e", "1e+", "1E-", "-",
+		"--1", "1..2", "1.2.3", "1e2e3", "0x10", "1_000", "NaN", "Infinity", "-Infinity",
+		"nan", "inf", "1 2",
+		"9223372036854775808",			 /* past int64: jansson refused */
+		"-9223372036854775809", "99999999999999999999999",
+		"1e400", "-1e400", "1.797693134862315808e308", /* past the largest double */
+		"1e99999999999999999999",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char f[64];
+		snprintf(f, sizeof(f), "\"x\":%s,", good[i]);
+		unknown_field(f, 1);
+		snprintf(f, sizeof(f), "\"x\":[%s],", good[i]);
+		unknown_field(f, 1);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char f[64];
+		snprintf(f, sizeof(f), "\"x\":%s,", bad[i]);
+		unknown_field(f, 0);
+		snprintf(f, sizeof(f), "\"x\":[%s],", bad[i]);
+		unknown_field(f, 0);
+	}
+	/* counters: integers only; "-0" is the integer 0, as jansson read it */
+	char *body = batch_with("flows", "0");
+	char *minus = strstr(body, "\"flows\":0");
+	assert_non_null(minus);
+	size_t n = strlen(body) + 2;
+	char *neg_zero = malloc(n);
+	snprintf(neg_zero, n, "%.*s\"flows\":-0%s", (int)(minus - body), body,
+		 minus + strlen("\"flows\":0"));
+	struct batch *b = expect_parsed(neg_zero, strlen(neg_zero));
+	size_t count;
+	assert_int_equal(batch_records(b, &count)[0].flows, 0);
+	batch_free(b);
+	free(neg_zero);
+	free(body);
+	expect_field("flows", "1.0", 400, "records[0].flows");
+	expect_field("flows", "0e0", 400, "records[0].flows");
+	expect_field("bytes_up", "-9007199254740992", 400, "records[0].bytes_up");
+	expect_field("bytes_up", "9223372036854775807", 400, "records[0].bytes_up");
+	expect_field("bucket_seconds", "3e2", 400, "records[0].bucket_seconds");
+	expect_field("bucket_seconds", "86401", 400, "records[0].bucket_seconds");
+}
+
+static void
+test_depth(void **state)
+{
+	(void)state;
+	/* the bound is 2048 levels, the root being 1: a record's field is at 4 */
+	for (int levels = 2044; levels <= 2046; levels++) {
+		size_t n = (size_t)levels * 2 + 16;
+		char *f = malloc(n);
+		int k = snprintf(f, n, "\"x\":");
+		memset(f + k, '[', (size_t)levels);
+		memset(f + k + levels, ']', (size_t)levels);
+		snprintf(f + k + 2 * levels, 3, ",");
+		unknown_field(f, levels <= 2045);
+		free(f);
+	}
+	/* a scalar inside the deepest array allowed is one level too deep */
+	char f[8192];
+	int k = snprintf(f, sizeof(f), "\"x\":");
+	memset(f + k, '[', 2045);
+	f[k + 2045] = '1';
+	memset(f + k + 2046, ']', 2045);
+	snprintf(f + k + 2046 + 2045, 3, ",");
+	unknown_field(f, 0);
+
+	/* a hostile nest costs neither stack nor time */
+	static const char *const opens[] = { "[", "{\"a\":", "[{\"\":" };
+	for (size_t i = 0; i < sizeof(opens) / sizeof(opens[0]); i++) {
+		size_t each = strlen(opens[i]), n = 100000 * each;
+		char *body = malloc(n + 1);
+		for (size_t j = 0; j < 100000; j++)
+			memcpy(body + j * each, opens[i], each);
+		expect_invalid_json(body, n);
+		free(body);
+	}
+}
+
+/* Every prefix of a valid batch is refused with a 400, never a crash. */
+static void
+test_truncated(void **state)
+{
+	(void)state;
+	char *body = batch_with_prefix(
+		" \"ext\" : { \"a\" : [ 1 , -2.5e-3 , true , false , null , { } , [ ] ] ,"
+		" \"s\" : \"\\u00e9\\ud83d\\ude00\\n\xc3\xa9\" } ,\r\n\t");
+	size_t len = strlen(body);
+	struct batch_error err;
+	batch_free(expect_parsed(body, len));
+	for (size_t n = 0; n < len; n++) {
+		/* a copy of exactly n bytes, so that the sanitizers see a read past it */
+		char *prefix = malloc(n ? n : 1);
+		memcpy(prefix, body, n);
+		struct batch *b = batch_parse(prefix, n, NULL, NULL, &err);
+		if (b || err.status != 400)
+			fail_msg("prefix of %zu bytes: %s %d", n, b ? "accepted" : "refused with",
+				 err.status);
+		free(prefix);
+	}
+	free(body);
+}
+
+static void
+test_trailing_garbage(void **state)
+{
+	(void)state;
+	static const char *const tails[] = { " x", "}", "]", ",", "{}", "[]", "0", "\"\"", "null",
+					     "\x01", "\xef\xbb\xbf", "\f", "\v", "\n}",
+					     "\n{\"schema\":1}" };
+	char *body = batch_of(GOOD_RECORD);
+	size_t len = strlen(body);
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		char *more = malloc(len + 32);
+		int k = snprintf(more, len + 32, "%s%s", body, tails[i]);
+		expect_invalid_json(more, (size_t)k);
+		free(more);
+	}
+	/* whitespace is not garbage, before or after */
+	char *spaced = malloc(len + 16);
+	int k = snprintf(spaced, len + 16, " \t\r\n%s \t\r\n", body);
+	batch_free(expect_parsed(spaced, (size_t)k));
+	free(spaced);
+	free(body);
+}
+
+static void
+test_nul_bytes(void **state)
+{
+	(void)state;
+	char *body = batch_of(GOOD_RECORD);
+	size_t len = strlen(body);
+	/* a NUL in a string, between tokens, after a number or a literal
+	 * (jansson let those two through: it read the NUL as the end of its
+	 * one-byte look-ahead), first, or last */
+	static const char *const after[] = { "files.sl", "\"flows\":", "\"flows\":2",
+					     "\"records\":[", "\"app\":\"slack\"" };
+	size_t n_at = sizeof(after) / sizeof(after[0]);
+	for (size_t i = 0; i < n_at + 2; i++) {
+		size_t at = i == n_at ? 0 : len;
+		if (i < n_at)
+			at = (size_t)(strstr(body, after[i]) - body) + strlen(after[i]);
+		char *nul = malloc(len + 1);
+		memcpy(nul, body, at);
+		nul[at] = '\0';
+		memcpy(nul + at + 1, body + at, len - at);
+		expect_invalid_json(nul, len + 1);
+		free(nul);
+	}
+	/* after a literal */
+	char *lit = batch_with_prefix("\"x\":null,");
+	size_t lit_len = strlen(lit), at = (size_t)(strstr(lit, "null,") - lit) + 4;
+	char *nul = malloc(lit_len + 1);
+	memcpy(nul, lit, at);
+	nul[at] = '\0';
+	memcpy(nul + at + 1, lit + at, lit_len - at);
+	expect_invalid_json(nul, lit_len + 1);
+	free(nul);
+	free(lit);
+	free(body);
+}
+
+static void
+test_duplicate_keys(void **state)
+{
+	(void)state;
+	/* known and unknown keys, in records, in the batch, in unknown objects */
+	unknown_field("\"flows\":1,", 0);
+	unknown_field("\"x\":1,\"x\":1,", 0);
+	unknown_field("\"x\":1,\"\\u0078\":1,", 0);
+	unknown_field("\"\":1,\"\":2,", 0);
+	unknown_field("\"x\":{\"a\":1,\"b\":2,\"a\":3},", 0);
+	unknown_field("\"x\":[{\"a\":{\"b\":1,\"b\":1}}],", 0);
+	/* the same key in different objects is no duplicate */
+	unknown_field("\"x\":{\"x\":{\"x\":[{\"x\":1},{\"x\":2}]},\"flow\":{\"flows\":1}},", 1);
+
+	/* objects with many keys: the first one repeated at the very end */
+	char f[4096];
+	int k = snprintf(f, sizeof(f), "\"o\":{");
+	for (int i = 0; i < 100; i++)
+		k += snprintf(f + k, sizeof(f) - (size_t)k, "\"key%d\":%d,", i, i);
+	snprintf(f + k, sizeof(f) - (size_t)k, "\"key99x\":0},");
+	unknown_field(f, 1);
+	snprintf(f + k, sizeof(f) - (size_t)k, "\"key0\":0},");
+	unknown_field(f, 0);
+	snprintf(f + k, sizeof(f) - (size_t)k, "\"key57\":0},");
+	unknown_field(f, 0);
+
+	/* in the batch object, known or not */
+	char *good = batch_of(GOOD_RECORD);
+	static const char *const tops[] = { ",\"schema\":\"shadowmap.batch/1\"}",
+					    ",\"records\":[]}", ",\"x\":1,\"x\":2}" };
+	for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
+		size_t n = strlen(good) + strlen(tops[i]) + 1;
+		char *body = malloc(n);
+		snprintf(body, n, "%.*s%s", (int)strlen(good) - 1, good, tops[i]);
+		expect_invalid_json(body, strlen(body));
+		assert_non_null(body);
+		struct batch_error err;
+		assert_null(batch_parse(body, strlen(body), NULL, NULL, &err));
+		assert_non_null(strstr(err.error, "duplicate"));
+		free(body);
+	}
+	free(good);
+}
+
+static void
+test_unknown_fields(void **state)
+{
+	(void)state;
+	/* every type, any nesting, in records and in the batch */
+	const char *fields =
+		"\"s\":\"text\",\"e\":\"\",\"i\":-12,\"r\":6.02e23,\"t\":true,\"f\":false,"
+		"\"n\":null,\"o\":{},\"a\":[],\"deep\":{\"a\":[1,{\"b\":[[],[{}],\"x\"]},null]},"
+		"\"u\":\"\\u00e9\xc3\xa9\\ud83d\\ude00\",\"k\\u00e9y\":1,";
+	char *body = batch_with_prefix(fields);
+	struct batch *b = expect_parsed(body, strlen(body));
+	size_t n;
+	const struct usage_record *r = batch_records(b, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].host, "files.slack.com");
+	assert_int_equal(r[0].bytes_down, 501223);
+	batch_free(b);
+	free(body);
+
+	/* after the known ones too, and at the top */
+	body = batch_of(GOOD_RECORD);
+	size_t len = strlen(body);
+	char *top = malloc(len + strlen(fields) + 8);
+	snprintf(top, len + strlen(fields) + 8, "{%s%s", fields, body + 1);
+	batch_free(expect_parsed(top, strlen(top)));
+	snprintf(top, len + strlen(fields) + 8, "%.*s,%.*s}", (int)len - 1, body,
+		 (int)strlen(fields) - 1, fields);
+	batch_free(expect_parsed(top, strlen(top)));
+	free(top);
+	free(body);
+
+	/* fields in any order give the same record */
+	const char *reversed =
+		"{\"last_seen\":\"2026-03-02T09:09:58.777Z\",\"first_seen\":\"2026-03-02T09:05:01.204Z\","
+		"\"bytes_down\":501223,\"bytes_up\":38811,\"packets\":412,\"flows\":2,"
+		"\"ndpi_proto\":\"TLS.Slack\",\"category\":\"messaging\",\"app\":\"slack\","
+		"\"domain\":\"slack.com\",\"host\":\"files.slack.com\",\"client\":\"10.20.0.5\","
+		"\"bucket_seconds\":300,\"bucket_start\":\"2026-03-02T09:05:00Z\","
+		"\"schema\":\"shadowmap.usage/1\"}";
+	char *two = malloc(strlen(reversed) + strlen(GOOD_RECORD) + 2);
+	sprintf(two, "%s,%s", GOOD_RECORD, reversed);
+	body = batch_of(two);
+	b = expect_parsed(body, strlen(body));
+	r = batch_records(b, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(memcmp(&r[0].client, &r[1].client, sizeof(r[0].client)), 0);
+	assert_string_equal(r[0].ndpi_proto, r[1].ndpi_proto);
+	assert_int_equal(r[0].last_seen, r[1].last_seen);
+	assert_int_equal(r[0].bytes_up, r[1].bytes_up);
+	batch_free(b);
+	free(body);
+	free(two);
+}
+
+/* Which fault is named does not depend on where the parser met it. */
+static void
+test_fault_order(void **state)
+{
+	(void)state;
+	/* the batch's own fields before its records, even when they follow */
+	const char *late = "{\"records\":[{\"schema\":1}],\"schema\":\"shadowmap.batch/9\"}";
+	expect_refused(late, strlen(late), NULL, 422, "schema");
+	/* the number of records before a bad record */
+	const char *none = "{\"schema\":\"shadowmap.batch/1\",\"records\":[1]}";
+	expect_refused(none, strlen(none), NULL, 400, "batch_id");
+	/* a syntax error anywhere before any of them */
+	char *body = batch_of("1," GOOD_RECORD);
+	expect_refused(body, strlen(body), NULL, 400, "records[0]");
+	size_t len = strlen(body);
+	body[len - 1] = ']';
+	expect_invalid_json(body, len);
+	free(body);
+	/* within a record, the fixed order of the checks */
+	const char *rec = "{\"last_seen\":1,\"schema\":\"shadowmap.usage/2\"}";
+	body = batch_of(rec);
+	expect_refused(body, strlen(body), NULL, 422, "records[0].schema");
+	free(body);
+	/* the place of a syntax error is line and column */
+	const char *lines = "{\n  \"schema\": \"shadowmap.batch/1\",\n  \"x\": tru\n}";
+	struct batch_error err;
+	assert_null(batch_parse(lines, strlen(lines), NULL, NULL, &err));
+	assert_int_equal(err.status, 400);
+	assert_string_equal(err.where, "line 3, column 8");
+}
+
+/* The value limit is counted over the whole text, as before the parse: a
+ * body past it is a 413 even when its syntax breaks before the end. */
+static void
+test_values_limit_broken(void **state)
+{
+	(void)state;
+	struct batch_error err;
+	for (int over = 0; over <= 1; over++) {
+		size_t n = over ? (size_t)2100000 : (size_t)1000000;
+		char *body = malloc(n * 2 + 64);
+		int k = snprintf(body, 64, "{\"x\":tru,\"padding\":[");
+		char *p = body + k;
+		for (size_t i = 0; i < n; i++) {
+			*p++ = '0';
+			*p++ = ',';
+		}
+		assert_null(batch_parse(body, (size_t)(p - body), NULL, NULL, &err));
+		assert_int_equal(err.status, over ? 413 : 400);
+		free(body);
+	}
+}
+
 int
 main(void)
 {
@@ -639,6 +1156,18 @@ main(void)
 		cmocka_unit_test(test_gzip_bomb),
 		cmocka_unit_test(test_too_many_values),
 		cmocka_unit_test(test_times_and_ids),
+		cmocka_unit_test(test_escapes),
+		cmocka_unit_test(test_surrogates),
+		cmocka_unit_test(test_bad_utf8),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_depth),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_trailing_garbage),
+		cmocka_unit_test(test_nul_bytes),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_unknown_fields),
+		cmocka_unit_test(test_fault_order),
+		cmocka_unit_test(test_values_limit_broken),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
