@@ -33,7 +33,8 @@ agg_hash(const struct agg *a, const struct agg_key *k)
 		int64_t bucket;
 		struct sm_addr client;
 		int32_t app;
-		uint16_t dpi_name;
+		uint32_t asn, as_org;
+		uint16_t dpi_name, country;
 		uint8_t has_client, untracked;
 	} fixed;
 	memset(&fixed, 0, sizeof(fixed));
@@ -41,6 +42,9 @@ agg_hash(const struct agg *a, const struct agg_key *k)
 	fixed.client = k->client;
 	fixed.app = k->app;
 	fixed.dpi_name = k->dpi_name;
+	fixed.country = k->country;
+	fixed.asn = k->asn;
+	fixed.as_org = k->as_org;
 	fixed.has_client = k->has_client;
 	fixed.untracked = k->untracked;
 	uint64_t h = hash_bytes(&a->hkey, &fixed, sizeof(fixed));
@@ -53,7 +57,8 @@ static int
 key_eq(const struct agg_key *x, const struct agg_key *y)
 {
 	if (x->bucket != y->bucket || x->app != y->app || x->dpi_name != y->dpi_name ||
-	    x->has_client != y->has_client || x->untracked != y->untracked)
+	    x->has_client != y->has_client || x->untracked != y->untracked ||
+	    x->country != y->country || x->asn != y->asn || x->as_org != y->as_org)
 		return 0;
 	if (x->has_client && addr_cmp(&x->client, &y->client) != 0)
 		return 0;
@@ -176,7 +181,15 @@ entry_cmp(const void *pa, const void *pb)
 		return c;
 	if (x->key.app != y->key.app)
 		return x->key.app < y->key.app ? -1 : 1;
-	return (int)x->key.dpi_name - (int)y->key.dpi_name;
+	if (x->key.dpi_name != y->key.dpi_name)
+		return (int)x->key.dpi_name - (int)y->key.dpi_name;
+	if (x->key.country != y->key.country)
+		return (int)x->key.country - (int)y->key.country;
+	if (x->key.asn != y->key.asn)
+		return x->key.asn < y->key.asn ? -1 : 1;
+	if (x->key.as_org != y->key.as_org)
+		return x->key.as_org < y->key.as_org ? -1 : 1;
+	return 0;
 }
 
 int

@@ -1,7 +1,8 @@
 /*
  * Usage aggregation: counters of flows and untracked packets summed per
- * time bucket and per (client, server name, app, nDPI protocol), held
- * until the bucket is closed, then handed out in a stable order.
+ * time bucket and per (client, server name, app, nDPI protocol, server's
+ * country and network), held until the bucket is closed, then handed out
+ * in a stable order.
  */
 #ifndef SHADOWMAP_AGGREGATE_H
 #define SHADOWMAP_AGGREGATE_H
@@ -25,6 +26,9 @@ struct agg_key {
 	uint16_t dpi_name;
 	int32_t app;         /* signature app index, -1 for none */
 	const char *host;    /* NULL for none; copied by agg_add */
+	uint16_t country;    /* the server's, packed as geo.h; 0 for none */
+	uint32_t asn;        /* 0 for none */
+	uint32_t as_org;     /* interned organisation (geo.h), 0 for none */
 };
 
 struct agg_counts {
@@ -44,8 +48,9 @@ int agg_add(struct agg *a, const struct agg_key *k, const struct agg_counts *c);
 /*
  * Hands every entry of the buckets that start before t to fn, bucket by
  * bucket in time order, entries sorted by client, host, app, protocol,
- * then forgets them. Stops at the first fn that returns -1 (the entries
- * not yet given are kept) and returns -1; 0 otherwise.
+ * the server's country, AS number and organisation id, then forgets them.
+ * Stops at the first fn that returns -1 (the entries not yet given are
+ * kept) and returns -1; 0 otherwise.
  */
 typedef int (*agg_emit_fn)(void *arg, const struct agg_key *k, const struct agg_counts *c);
 int agg_emit_before(struct agg *a, int64_t t, agg_emit_fn fn, void *arg);

@@ -82,6 +82,7 @@ struct engine {
 	struct engine_config cfg;
 	struct domcache_slot *domcache;
 	const sig_db *sigs;
+	geo *geo;               /* NULL: no geolocation */
 	struct engine_sinks sinks;
 	struct flow_table *flows;
 	struct dpi *dpi;
@@ -141,6 +142,16 @@ confidence_str(uint8_t c)
 	case DPI_CONF_NAME: return "name";
 	default: return "unknown";
 	}
+}
+
+/* "asn": a number, or null for 0. */
+static void
+json_add_asn(struct sbuf *sb, uint32_t asn)
+{
+	if (asn)
+		json_add_u64(sb, asn);
+	else
+		sbuf_addstr(sb, "null");
 }
 
 static const char *
@@ -210,6 +221,12 @@ flow_record_to_json(const struct flow_record *r, struct sbuf *sb)
 	json_add_key(sb, "end", 0);
 	json_add_string(sb, r->end == FLOW_END_IDLE ? "idle" :
 			    r->end == FLOW_END_ACTIVE ? "active" : "eof");
+	json_add_key(sb, "country", 0);
+	json_add_string(sb, r->country);
+	json_add_key(sb, "asn", 0);
+	json_add_asn(sb, r->asn);
+	json_add_key(sb, "as_org", 0);
+	json_add_string(sb, r->as_org);
 	if (r->continued) {
 		json_add_key(sb, "continued", 0);
 		sbuf_addstr(sb, "true");
@@ -220,7 +237,7 @@ flow_record_to_json(const struct flow_record *r, struct sbuf *sb)
 /* ---- engine life ---- */
 
 struct engine *
-engine_new(const struct engine_config *cfg, const sig_db *sigs,
+engine_new(const struct engine_config *cfg, const sig_db *sigs, geo *geodb,
 	   const struct engine_sinks *sinks)
 {
 	struct engine *e = calloc(1, sizeof(*e));
@@ -230,6 +247,7 @@ engine_new(const struct engine_config *cfg, const sig_db *sigs,
 	if (e->cfg.detect_usec > e->cfg.bucket_usec)
 		e->cfg.detect_usec = e->cfg.bucket_usec;
 	e->sigs = sigs;
+	e->geo = geo_enabled(geodb) ? geodb : NULL;
 	e->sinks = *sinks;
 	e->emitted_before = INT64_MIN;
 	e->clock = INT64_MIN;
@@ -353,7 +371,7 @@ emit_usage(void *arg, const struct agg_key *k, const struct agg_counts *c)
 {
 	struct engine *e = arg;
 	struct usage_record r;
-	char domain[DOMAIN_MAX];
+	char domain[DOMAIN_MAX], country[3];
 
 	memset(&r, 0, sizeof(r));
 	r.bucket_start = k->bucket;
@@ -376,6 +394,9 @@ emit_usage(void *arg, const struct agg_key *k, const struct agg_counts *c)
 	r.bytes_down = c->bytes_down;
 	r.first_seen = c->first;
 	r.last_seen = c->last;
+	r.country = geo_country_str(k->country, country);
+	r.asn = k->asn;
+	r.as_org = geo_org_name(e->geo, k->as_org);
 	if (e->sinks.usage(e->sinks.arg, &r) < 0)
 		return -1;
 	e->st.records++;
@@ -420,6 +441,9 @@ flow_flush_slot(struct engine *e, struct flow *f, struct flow_bucket *s)
 	k.host = f->host;
 	k.app = f->app;
 	k.dpi_name = f->dpi_name;
+	k.country = f->geo_country;
+	k.asn = f->geo_asn;
+	k.as_org = f->geo_org;
 	memset(&c, 0, sizeof(c));
 	c.flows = s->started;
 	c.packets = s->packets;
@@ -436,7 +460,7 @@ static void
 flow_emit_record(struct engine *e, struct flow *f, enum flow_end_reason why)
 {
 	struct flow_record r;
-	char domain[DOMAIN_MAX];
+	char domain[DOMAIN_MAX], country[3];
 
 	if (!e->sinks.flow || e->failed)
 		return;
@@ -472,6 +496,9 @@ flow_emit_record(struct engine *e, struct flow *f, enum flow_end_reason why)
 	r.last_seen = f->last_seen;
 	r.end = why;
 	r.continued = (f->flags & FLOW_F_CONTINUED) != 0;
+	r.country = geo_country_str(f->geo_country, country);
+	r.asn = f->geo_asn;
+	r.as_org = geo_org_name(e->geo, f->geo_org);
 	if (e->sinks.flow(e->sinks.arg, &r) < 0)
 		e->failed = 1;
 }
@@ -851,6 +878,20 @@ flow_end(struct engine *e, struct flow *f, enum flow_end_reason why)
 	flow_table_remove(e->flows, f);
 }
 
+/* Where the flow's server is: once per flow, when it is created. */
+static void
+flow_geo(struct engine *e, struct flow *f)
+{
+	struct geo_info gi;
+
+	if (!e->geo)
+		return;
+	geo_lookup(e->geo, f->client_is_lo ? &f->key.hi : &f->key.lo, &gi);
+	f->geo_country = gi.country;
+	f->geo_asn = gi.asn;
+	f->geo_org = gi.as_org;
+}
+
 static void
 flow_start_detect(struct engine *e, struct flow *f)
 {
@@ -930,9 +971,12 @@ flow_count(struct engine *e, struct flow *f, int64_t ts, int up, uint32_t bytes)
 		f->last_seen = ts;
 }
 
+/* Packets counted in no flow: by client where known, and by where the
+ * server is where its address is known (looked up per packet: this is
+ * the rare path of a full flow table). */
 static void
 untracked(struct engine *e, enum agg_untracked why, const struct sm_addr *client,
-	  int64_t ts, int up, uint32_t bytes)
+	  const struct sm_addr *server, int64_t ts, int up, uint32_t bytes)
 {
 	struct agg_key k;
 	struct agg_counts c;
@@ -942,6 +986,13 @@ untracked(struct engine *e, enum agg_untracked why, const struct sm_addr *client
 	if (client) {
 		k.client = *client;
 		k.has_client = 1;
+	}
+	if (server && e->geo) {
+		struct geo_info gi;
+		geo_lookup(e->geo, server, &gi);
+		k.country = gi.country;
+		k.asn = gi.asn;
+		k.as_org = gi.as_org;
 	}
 	k.untracked = (uint8_t)why;
 	k.app = -1;
@@ -1073,7 +1124,7 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 		}
 		e->st.ip_packets++;
 		e->st.ip_bytes += p.ip_len;
-		untracked(e, AGG_UNTRACKED_MALFORMED, NULL, ts, 1, p.ip_len);
+		untracked(e, AGG_UNTRACKED_MALFORMED, NULL, NULL, ts, 1, p.ip_len);
 		return;
 	}
 	e->st.ip_packets++;
@@ -1085,7 +1136,7 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 								     fe->flow_gen) : NULL;
 		if (!f) {
 			e->st.fragments_orphan++;
-			untracked(e, AGG_UNTRACKED_FRAGMENT, NULL, ts, 1, p.ip_len);
+			untracked(e, AGG_UNTRACKED_FRAGMENT, NULL, NULL, ts, 1, p.ip_len);
 			return;
 		}
 		flow_count(e, f, ts, fe->up, p.ip_len);
@@ -1108,6 +1159,8 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 		uint16_t dn = f->dpi_name;
 		uint8_t conf = f->dpi_confidence, src = f->name_source, cil = f->client_is_lo;
 		uint8_t tc = f->tclass, flags = f->flags;
+		uint16_t country = f->geo_country;
+		uint32_t asn = f->geo_asn, org = f->geo_org;
 		int had_det = f->det != NULL;
 		flow_end(e, f, FLOW_END_ACTIVE);
 		e->st.flows_active_split++;
@@ -1122,6 +1175,10 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 			f->name_source = src;
 			f->client_is_lo = cil;
 			f->flags = (uint8_t)(flags | FLOW_F_CONTINUED);
+			/* the same server: no need to look it up again */
+			f->geo_country = country;
+			f->geo_asn = asn;
+			f->geo_org = org;
 			f->first_seen = f->last_seen = f->start = ts;
 			e->st.flows++;
 			(void)had_det;
@@ -1145,6 +1202,7 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 			e->st.flows++;
 			struct flow_bucket *s = flow_slot(e, f, time_bucket_start(ts, e->cfg.bucket_usec));
 			s->started = 1;
+			flow_geo(e, f);
 			flow_start_detect(e, f);
 		}
 	}
@@ -1159,8 +1217,8 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 			log_warnx("flow table full (%u flows): new flows are counted untracked "
 				  "(%lu more packets since last report); raise max-flows",
 				  flow_table_capacity(e->flows), n);
-		untracked(e, AGG_UNTRACKED_TABLE_FULL, src_client ? &p.src : &p.dst, ts,
-			  src_client, p.ip_len);
+		untracked(e, AGG_UNTRACKED_TABLE_FULL, src_client ? &p.src : &p.dst,
+			  src_client ? &p.dst : &p.src, ts, src_client, p.ip_len);
 		return;
 	}
 

@@ -13,6 +13,7 @@
 #include "shadowmap/usage.h"
 
 #include "flow.h"
+#include "geo.h"
 
 struct engine_config {
 	int64_t bucket_usec;
@@ -58,6 +59,8 @@ struct flow_record {
 	int64_t first_seen, last_seen;
 	enum flow_end_reason end;
 	int continued; /* began at an active timeout of an earlier flow */
+	const char *country, *as_org; /* the server's (geo.h), or NULL */
+	uint32_t asn;                 /* 0 for none */
 };
 int flow_record_to_json(const struct flow_record *r, struct sbuf *sb);
 
@@ -91,8 +94,9 @@ struct engine_stats {
 
 struct engine;
 
-/* sigs must outlive the engine. NULL on failure (logged). */
-struct engine *engine_new(const struct engine_config *cfg, const sig_db *sigs,
+/* sigs and geodb must outlive the engine; geodb may be NULL (no country nor
+ * network in the records). NULL on failure (logged). */
+struct engine *engine_new(const struct engine_config *cfg, const sig_db *sigs, geo *geodb,
 			  const struct engine_sinks *sinks);
 void engine_free(struct engine *e);
 

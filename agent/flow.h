@@ -62,6 +62,9 @@ struct flow {
 	int32_t app;            /* signature app index, -1 for none */
 	uint16_t dpi_name;      /* engine's interned nDPI protocol name */
 	uint8_t dpi_confidence;
+	uint16_t geo_country;   /* the server's, looked up once (geo.h); 0: none */
+	uint32_t geo_asn;
+	uint32_t geo_org;
 	struct flow_detect *det;
 };
 

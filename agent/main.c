@@ -25,6 +25,7 @@
 
 #include "decode.h"
 #include "engine.h"
+#include "geo.h"
 #include "ship.h"
 #include "privdrop.h"
 #include "sigfetch.h"
@@ -76,6 +77,8 @@ struct settings {
 	int64_t batch_max_age;
 	int64_t retry_max;
 	int64_t drain_timeout;
+	char *geoip_country_db;
+	char *geoip_asn_db;
 };
 
 #define OFF(f) offsetof(struct settings, f)
@@ -149,6 +152,11 @@ static const struct cfg_option options[] = {
 	  "longest wait between two tries to deliver a batch" },
 	{ "drain-timeout", CFG_SECONDS, 0, 86400, "60", OFF(drain_timeout), 0,
 	  "with -r: how long to wait at the end for the spool to empty" },
+	{ "geoip-country-db", CFG_PATH, 0, 0, NULL, OFF(geoip_country_db), 0,
+	  "MaxMind DB (.mmdb) of countries: summaries get the server's country" },
+	{ "geoip-asn-db", CFG_PATH, 0, 0, NULL, OFF(geoip_asn_db), 0,
+	  "MaxMind DB (.mmdb) of networks: summaries get the server's AS number and "
+	  "organisation" },
 	{ NULL, 0, 0, 0, NULL, 0, 0, NULL },
 };
 
@@ -370,7 +378,8 @@ engine_config_from(const struct settings *s, struct engine_config *c)
 }
 
 static void
-report_stats(const char *what, const struct engine_stats *st, pcap_t *p, int live)
+report_stats(const char *what, const struct engine_stats *st, const geo *g, pcap_t *p,
+	     int live)
 {
 	log_info("%s: %llu frames, %llu IP packets, %llu IP bytes, %llu flows "
 		 "(named by SNI %llu, QUIC %llu, HTTP %llu, DNS %llu, certificate %llu), "
@@ -381,6 +390,17 @@ report_stats(const char *what, const struct engine_stats *st, pcap_t *p, int liv
 		 (unsigned long long)st->named_http, (unsigned long long)st->named_dns,
 		 (unsigned long long)st->named_cert, (unsigned long long)st->dpi_packets,
 		 (unsigned long long)st->records);
+	if (geo_enabled(g)) {
+		struct geo_stats gs;
+		geo_get_stats(g, &gs);
+		log_info("%s: %llu server addresses looked up: %llu with a country, %llu with "
+			 "a network (%llu organisations)", what, (unsigned long long)gs.lookups,
+			 (unsigned long long)gs.country, (unsigned long long)gs.asn,
+			 (unsigned long long)gs.orgs);
+		if (gs.orgs_dropped)
+			log_warnx("%s: %llu organisation names were not kept (too many or out "
+				  "of memory)", what, (unsigned long long)gs.orgs_dropped);
+	}
 	if (st->table_full_packets)
 		log_warnx("%s: flow table was full: %llu packets counted untracked "
 			  "(raise max-flows)", what, (unsigned long long)st->table_full_packets);
@@ -470,7 +490,8 @@ ship_finish(shipper *sh, const struct settings *s, int live)
 }
 
 static int
-run_capture(const struct settings *s, const sig_db *sigs, const struct ship_config *shipcfg)
+run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
+	    const struct ship_config *shipcfg)
 {
 	struct sinks_ctx sinks;
 	struct engine_config ecfg;
@@ -517,7 +538,7 @@ run_capture(const struct settings *s, const sig_db *sigs, const struct ship_conf
 	}
 	engine_config_from(s, &ecfg);
 	struct engine_sinks es = { sink_usage, sinks.have_flows ? sink_flow : NULL, &sinks };
-	e = engine_new(&ecfg, sigs, &es);
+	e = engine_new(&ecfg, sigs, geodb, &es);
 	if (!e)
 		goto out;
 	if (s->user) {
@@ -590,7 +611,7 @@ finish:
 		rc = EXIT_INPUT;
 	struct engine_stats st;
 	engine_get_stats(e, &st);
-	report_stats(what, &st, p, live);
+	report_stats(what, &st, geodb, p, live);
 	if (sinks.ship) {
 		/* the files are complete now: do not keep them waiting for the
 		 * collector (a write error still shows at out_close) */
@@ -693,7 +714,7 @@ usage(FILE *fp)
 		"  -o PATH          write summaries to PATH (- for stdout, the default\n"
 		"                   without --collector)\n"
 		"  -c FILE          read settings from a YAML file (command line wins)\n"
-		"  -n, --check      check settings and signatures, then exit\n"
+		"  -n, --check      check settings, signatures and databases, then exit\n"
 		"  --lookup NAME... print name, app, category and registrable domain\n"
 		"  -q, -v           quieter, more verbose\n"
 		"  -V, --version    print the version\n"
@@ -721,6 +742,7 @@ main(int argc, char **argv)
 	const char *config_path = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
 	sig_db *sigs = NULL;
+	geo *geodb = NULL;
 	struct ship_config shipcfg;
 	char *token = NULL;
 	int shipping = 0, curl_ready = 0;
@@ -865,6 +887,22 @@ main(int argc, char **argv)
 		log_error("-r and -i exclude each other");
 		goto out;
 	}
+	/* The databases are mapped now, while the agent may still be root;
+	 * a missing or wrong one is a settings error like any other. */
+	geodb = geo_new();
+	if (!geodb) {
+		log_error("out of memory");
+		goto out;
+	}
+	if (s.geoip_country_db &&
+	    geo_open_country(geodb, s.geoip_country_db, err, sizeof(err)) < 0) {
+		log_error("geoip-country-db: %s", err);
+		goto out;
+	}
+	if (s.geoip_asn_db && geo_open_asn(geodb, s.geoip_asn_db, err, sizeof(err)) < 0) {
+		log_error("geoip-asn-db: %s", err);
+		goto out;
+	}
 	if (check_only) {
 		log_info("settings and %zu apps in %s: OK", sig_db_app_count(sigs), sigpath);
 		rc = EXIT_OK;
@@ -883,7 +921,7 @@ main(int argc, char **argv)
 		}
 		curl_ready = 1;
 	}
-	rc = run_capture(&s, sigs, shipping ? &shipcfg : NULL);
+	rc = run_capture(&s, sigs, geodb, shipping ? &shipcfg : NULL);
 out:
 	if (curl_ready)
 		ship_global_cleanup();
@@ -892,6 +930,7 @@ out:
 		free(token);
 	}
 	sig_db_free(sigs);
+	geo_free(geodb);
 	domain_cleanup();
 	cfg_free(options, &s);
 	free(longopts);

@@ -47,5 +47,14 @@ usage_record_to_json(const struct usage_record *r, struct sbuf *sb)
 	json_add_string(sb, time_format_rfc3339(r->first_seen, 3, ts));
 	json_add_key(sb, "last_seen", 0);
 	json_add_string(sb, time_format_rfc3339(r->last_seen, 3, ts));
+	json_add_key(sb, "country", 0);
+	json_add_string(sb, r->country);
+	json_add_key(sb, "asn", 0);
+	if (r->asn)
+		json_add_u64(sb, r->asn);
+	else
+		sbuf_addstr(sb, "null");
+	json_add_key(sb, "as_org", 0);
+	json_add_string(sb, r->as_org);
 	return sbuf_addc(sb, '}');
 }

@@ -8,11 +8,19 @@ pkgs=(
   libpcap-dev libndpi-dev libndpi-bin libgcrypt20-dev
   libfyaml-dev libpsl-dev publicsuffix libjansson-dev
   libcmocka-dev
+  libmaxminddb-dev mmdb-bin libmaxmind-db-writer-perl
   libsqlite3-dev sqlite3 libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev
   openssl ca-certificates curl
   python3 python3-cryptography python3-yaml
   tcpdump tcpreplay iproute2 time
 )
+
+# npm fetches the geolocation databases (scripts/install-geo.sh). Debian's,
+# unless an npm is there already (a Node.js from elsewhere bundles its own,
+# and Debian's npm package would conflict with it).
+if ! command -v npm >/dev/null 2>&1; then
+  pkgs+=(npm)
+fi
 
 sudo=
 if [ "$(id -u)" -ne 0 ]; then

@@ -35,6 +35,10 @@ struct usage_record {
 	uint64_t bytes_down;
 	int64_t first_seen;     /* usec */
 	int64_t last_seen;
+	/* Where the server is (agent/geo.h; NULL and 0 without the databases) */
+	const char *country;    /* ISO 3166-1 alpha-2, or NULL */
+	uint32_t asn;           /* autonomous system number, 0 for none */
+	const char *as_org;     /* its organisation, or NULL */
 };
 
 /* Appends the record as one JSON object, without a newline. 0 or -1. */

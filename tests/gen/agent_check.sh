@@ -2,9 +2,11 @@
 # Runs an agent command on a generated scenario and judges its outputs.
 #
 #   tests/gen/agent_check.sh [--scenario basic] [--seed 1] [--linktype ether] [--snaplen N]
-#       [--bucket-seconds 300] [--counts-only] [--workdir DIR] -- AGENT COMMAND WITH {pcap} {flows} {summaries}
+#       [--bucket-seconds 300] [--counts-only] [--geo TABLE|null] [--workdir DIR]
+#       -- AGENT COMMAND WITH {pcap} {flows} {summaries}
 # --counts-only: compare the summaries per (bucket, client) only, for captures
-# whose names a short snaplen cut off.
+# whose names a short snaplen cut off. --geo: the checkers also judge the
+# server's country and network (see check_summaries.py).
 #
 # {pcap} becomes the generated capture, {summaries} the usage-summary file
 # the agent must write (JSON lines), {flows} the per-flow file (optional:
@@ -14,7 +16,7 @@
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="${PYTHON:-/usr/bin/python3}"
-scenario=basic seed=1 linktype=ether snaplen=65535 bucket=300 workdir="" counts_only=""
+scenario=basic seed=1 linktype=ether snaplen=65535 bucket=300 workdir="" counts_only="" geo=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--scenario) scenario="$2"; shift 2 ;;
@@ -22,6 +24,7 @@ while [ $# -gt 0 ]; do
 	--linktype) linktype="$2"; shift 2 ;;
 	--snaplen) snaplen="$2"; shift 2 ;;
 	--counts-only) counts_only=--counts-only; shift ;;
+	--geo) geo=(--geo "$2"); shift 2 ;;
 	--bucket-seconds) bucket="$2"; shift 2 ;;
 	--workdir) workdir="$2"; shift 2 ;;
 	--) shift; break ;;
@@ -57,8 +60,8 @@ if [ "$rc" -ne 0 ]; then
 fi
 status=0
 if [ "$want_flows" -eq 1 ]; then
-	"$PY" "$HERE/check_flows.py" "$flows" "$truth" || status=1
+	"$PY" "$HERE/check_flows.py" "${geo[@]}" "$flows" "$truth" || status=1
 fi
-"$PY" "$HERE/check_summaries.py" --bucket-seconds "$bucket" $counts_only "$sums" "$truth" || status=1
+"$PY" "$HERE/check_summaries.py" --bucket-seconds "$bucket" $counts_only "${geo[@]}" "$sums" "$truth" || status=1
 echo "agent_check: $scenario seed $seed $linktype: $([ $status -eq 0 ] && echo passed || echo FAILED) (files in $workdir)"
 exit $status

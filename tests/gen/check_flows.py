@@ -2,7 +2,7 @@
 """
 check_flows: judges the agent's per-flow output against a shadowgen truth.
 
-    check_flows.py AGENT_FLOWS.jsonl TRUTH.json [--no-times] [--ignore-extra]
+    check_flows.py AGENT_FLOWS.jsonl TRUTH.json [--no-times] [--ignore-extra] [--geo TABLE|null]
 
 AGENT_FLOWS.jsonl: one JSON object per line with at least proto, client,
 client_port, server, server_port, host, domain, app, category, packets_up,
@@ -15,6 +15,10 @@ name the flow like the truth. Every truth flow must be found with equal
 naming (host, domain, app, category), exact packet and byte counts both
 ways, and the same first/last seen at millisecond precision (truncated);
 agent flows that match no truth flow are failures too.
+
+--geo TABLE: every record must also carry its server's country, asn and
+as_org as the test databases' table (tests/tools/geo_networks.tsv) gives
+them; --geo null: all three must be null (no databases).
 
 Exit 0 when all is equal, 1 with the differences (or on unreadable input).
 """
@@ -31,7 +35,7 @@ COUNTS = ("packets_up", "packets_down", "bytes_up", "bytes_down")
 REQUIRED = ("proto", "client", "client_port", "server", "server_port") + NAMING + COUNTS
 
 
-def check(agent_path, truth_path, times=True, ignore_extra=False):
+def check(agent_path, truth_path, times=True, ignore_extra=False, geo=None):
     truth = tl.load_truth(truth_path)
     rep = tl.Report("check_flows")
     tflows = {}
@@ -67,11 +71,17 @@ def check(agent_path, truth_path, times=True, ignore_extra=False):
                          (label, tf["host"], tf["packets_up"] + tf["packets_down"]))
             continue
         matched += 1
+        where = dict(zip(tl.GEO_FIELDS, geo.lookup(tf["server"]))) if geo else {}
         for line, rec in recs:
             for f in NAMING:
                 got = rec.get(f)
                 if got != tf[f]:
                     rep.fail("%s: %s: agent %r, truth %r (%s:%d)" % (label, f, got, tf[f], agent_path, line))
+            for f, want in where.items():
+                if f not in rec:
+                    rep.fail("%s: no %s field (%s:%d)" % (label, f, agent_path, line))
+                elif rec[f] != want:
+                    rep.fail("%s: %s: agent %r, expected %r (%s:%d)" % (label, f, rec[f], want, agent_path, line))
         for f in COUNTS:
             try:
                 got = sum(int(r[f]) for _, r in recs)
@@ -117,9 +127,12 @@ def main(argv=None):
     ap.add_argument("truth")
     ap.add_argument("--no-times", action="store_true", help="do not compare first_seen/last_seen")
     ap.add_argument("--ignore-extra", action="store_true", help="agent flows absent from the truth are not failures")
+    ap.add_argument("--geo", metavar="TABLE|null",
+                    help="check the server's country and network (null: expect none)")
     a = ap.parse_args(argv)
     try:
-        return check(a.agent_flows, a.truth, times=not a.no_times, ignore_extra=a.ignore_extra)
+        geo = tl.GeoTable(None if a.geo == "null" else a.geo) if a.geo else None
+        return check(a.agent_flows, a.truth, times=not a.no_times, ignore_extra=a.ignore_extra, geo=geo)
     except OSError as e:
         print("check_flows: %s" % e)
         return 1

@@ -3,9 +3,16 @@
 check_summaries: judges the agent's usage summaries against a shadowgen truth.
 
     check_summaries.py SUMMARIES.jsonl TRUTH.json [--bucket-seconds 300] [--counts-only]
+        [--geo TABLE|null]
 
 --counts-only groups by (bucket_start, client) alone: for captures cut by a
 short snaplen, where no name can be read but every count must still hold.
+
+--geo TABLE adds the server's country, asn and as_org to the key: the truth's
+from its flows' server addresses through the table of the test databases
+(tests/tools/geo_networks.tsv), the agent's from its records, which must
+carry the three fields. --geo null: the agent ran without databases, so
+all three must be null.
 
 SUMMARIES.jsonl: one usage record per line (schema "shadowmap.usage/1":
 bucket_start, bucket_seconds, client, host, domain, app, category,
@@ -40,16 +47,17 @@ REQUIRED = ("schema", "bucket_start", "bucket_seconds", "client", "host", "domai
 NUMBERS = ("flows", "packets", "bytes_up", "bytes_down")
 
 
-def truth_groups(truth, bucket_usec, names=True):
+def truth_groups(truth, bucket_usec, names=True, geo=None):
     groups = {}
     for tf in truth["flows"]:
         client = tl.norm_ip(tf["client"])
         pk = tf["packets"]
         if not pk:
             continue
+        where = geo.lookup(tf["server"]) if geo else ()
         for i, (ts, d, n) in enumerate(pk):
             b = ts // bucket_usec * bucket_usec
-            key = (b, client, tf["host"], tf["app"]) if names else (b, client, None, None)
+            key = ((b, client, tf["host"], tf["app"]) if names else (b, client, None, None)) + where
             g = groups.get(key)
             if g is None:
                 g = groups[key] = {"flows": 0, "packets": 0, "bytes_up": 0, "bytes_down": 0,
@@ -66,21 +74,23 @@ def truth_groups(truth, bucket_usec, names=True):
 
 
 def fmt_gkey(k):
-    return "[%s client %s host %r app %r]" % (tl.fmt_time(k[0], 0), k[1], k[2], k[3])
+    where = " country %r asn %r as_org %r" % k[4:7] if len(k) > 4 else ""
+    return "[%s client %s host %r app %r%s]" % (tl.fmt_time(k[0], 0), k[1], k[2], k[3], where)
 
 
-def check(path, truth_path, bucket_seconds, names=True):
+def check(path, truth_path, bucket_seconds, names=True, geo=None):
     truth = tl.load_truth(truth_path)
     bucket_usec = bucket_seconds * tl.USEC
     rep = tl.Report("check_summaries")
-    tgroups = truth_groups(truth, bucket_usec, names)
+    tgroups = truth_groups(truth, bucket_usec, names, geo)
+    required = REQUIRED + (tl.GEO_FIELDS if geo else ())
     agroups = {}
     tot_p = tot_b = 0
     nrec = 0
     for line, rec in tl.load_jsonl(path, "a usage record"):
         nrec += 1
         where = "%s:%d" % (path, line)
-        missing = [f for f in REQUIRED if f not in rec]
+        missing = [f for f in required if f not in rec]
         if missing:
             rep.fail("%s: missing field(s) %s" % (where, ", ".join(missing)))
             if any(f in missing for f in ("bucket_start", "packets", "bytes_up", "bytes_down", "first_seen",
@@ -110,6 +120,8 @@ def check(path, truth_path, bucket_seconds, names=True):
         tot_b += nums["bytes_up"] + nums["bytes_down"]
         key = (b, tl.norm_ip(rec.get("client")), rec.get("host") if names else None,
                rec.get("app") if names else None)
+        if geo:
+            key += tuple(rec.get(f) for f in tl.GEO_FIELDS)
         g = agroups.get(key)
         if g is None:
             g = agroups[key] = {"flows": 0, "packets": 0, "bytes_up": 0, "bytes_down": 0, "first": first,
@@ -126,7 +138,7 @@ def check(path, truth_path, bucket_seconds, names=True):
     # Per-key comparison. For a missing/extra key, show the truth/agent
     # groups of the same bucket and client: a naming difference shows up
     # as one missing and one extra group with equal counts.
-    for key in sorted(tgroups, key=lambda k: (k[0], k[1], str(k[2]), str(k[3]))):
+    for key in sorted(tgroups, key=lambda k: (k[0], k[1]) + tuple(str(x) for x in k[2:])):
         tg = tgroups[key]
         ag = agroups.get(key)
         label = fmt_gkey(key)
@@ -148,7 +160,7 @@ def check(path, truth_path, bucket_seconds, names=True):
             rep.fail("%s: last_seen: agent %s, truth %s" % (label, tl.fmt_time(ag["last"]),
                                                             tl.fmt_time(tg["last"])))
     extra = [k for k in agroups if k not in tgroups]
-    for key in sorted(extra, key=lambda k: (k[0], str(k[1]), str(k[2]), str(k[3]))):
+    for key in sorted(extra, key=lambda k: (k[0],) + tuple(str(x) for x in k[1:])):
         ag = agroups[key]
         rep.fail("%s: extra: agent flows=%d packets=%d up=%d down=%d ndpi %s (lines %s)" % (
             fmt_gkey(key), ag["flows"], ag["packets"], ag["bytes_up"], ag["bytes_down"],
@@ -170,11 +182,16 @@ def main(argv=None):
     ap.add_argument("truth")
     ap.add_argument("--bucket-seconds", type=int, default=300)
     ap.add_argument("--counts-only", action="store_true")
+    ap.add_argument("--geo", metavar="TABLE|null",
+                    help="also key by the server's country and network (null: expect none)")
     a = ap.parse_args(argv)
     if a.bucket_seconds <= 0:
         ap.error("--bucket-seconds must be positive")
     try:
-        return check(a.summaries, a.truth, a.bucket_seconds, not a.counts_only)
+        geo = None
+        if a.geo:
+            geo = tl.GeoTable(None if a.geo == "null" else a.geo)
+        return check(a.summaries, a.truth, a.bucket_seconds, not a.counts_only, geo)
     except OSError as e:
         print("check_summaries: %s" % e)
         return 1

@@ -35,7 +35,7 @@ expect() {
 
 expect 0 "shadowgen --self-test" -- "$PY" "$HERE/shadowgen.py" --self-test
 
-for sc in smoke basic; do
+for sc in smoke basic geo; do
 	pcap="$WORK/$sc.pcap" truth="$WORK/$sc.json"
 	expect 0 "$sc: generate" -- "$PY" "$HERE/shadowgen.py" --scenario "$sc" --seed 1 --pcap "$pcap" --truth "$truth"
 	expect 0 "$sc: pcapcheck (independent reading of the pcap = truth)" -- "$PY" "$HERE/pcapcheck.py" "$pcap" "$truth"

@@ -1245,9 +1245,28 @@ SMOKE_FLOWS = [
     {"id": "icmp-gw", "kind": "icmp", "at": 5.0, "client": "c2", "server": "10.20.0.1", "count": 2, "rtt_ms": 1},
 ]
 
+# Where traffic goes (tests/integration/agent_geo.sh): one name served from
+# three networks of the test databases (tests/tools/geo_networks.tsv: US,
+# GB, NL) to one client within one bucket, and one from a network with a
+# country but no AS; the summaries must keep them apart.
+GEO_FLOWS = [
+    {"id": "tls-slack-us", "kind": "tls", "at": 1.0, "client": "c1", "server": "192.0.2.11",
+     "host": "app.slack.com", "x": [(900, 7000, 0)]},
+    {"id": "tls-slack-gb", "kind": "tls", "at": 2.0, "client": "c1", "server": "198.51.100.11",
+     "host": "app.slack.com", "x": [(800, 6000, 0)]},
+    {"id": "tls6-slack-nl", "kind": "tls", "at": 3.0, "client": "c6", "server": "2001:db8:50::11",
+     "host": "app.slack.com", "x": [(700, 5000, 0)]},
+    {"id": "tls-slack-us-again", "kind": "tls", "at": 4.0, "client": "c1", "server": "192.0.2.12",
+     "host": "app.slack.com", "x": [(600, 4000, 0)]},
+    {"id": "tls-fr-noasn", "kind": "tls", "at": 5.0, "client": "c2", "server": "203.0.113.80",
+     "host": "www.figma.com", "x": [(500, 3000, 0)]},
+    {"id": "icmp-gw", "kind": "icmp", "at": 6.0, "client": "c2", "server": "10.20.0.1", "count": 2, "rtt_ms": 1},
+]
+
 SCENARIOS = {
     "basic": {"zone": ZONE, "flows": BASIC_FLOWS},
     "smoke": {"zone": ZONE, "flows": SMOKE_FLOWS},
+    "geo": {"zone": ZONE, "flows": GEO_FLOWS},
 }
 
 

@@ -129,6 +129,48 @@ def load_jsonl(path, what):
     return out
 
 
+GEO_FIELDS = ("country", "asn", "as_org")
+
+
+class GeoTable:
+    """What the agent must say of a server's country and network with the
+    test databases that tests/tools/mkmmdb.pl builds from the same table
+    (tests/tools/geo_networks.tsv): per field, the most specific network
+    that has a value. GeoTable(None) expects null everywhere (no databases)."""
+
+    def __init__(self, path):
+        self.rows = []
+        if path is None:
+            return
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                line = line.rstrip("\n")
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                parts = line.split("\t")
+                if len(parts) != 4:
+                    raise SystemExit("%s:%d: expected 4 tab-separated fields" % (path, n))
+                net, cc, asn, org = (None if p == "-" else p for p in parts)
+                self.rows.append((ipaddress.ip_network(net), cc, int(asn) if asn else None, org))
+
+    def lookup(self, addr):
+        """(country, asn, as_org) of addr, None where unknown."""
+        if addr is None:
+            return (None, None, None)
+        a = ipaddress.ip_address(str(addr).strip("[]"))
+        best_cc = best_asn = None
+        for net, cc, asn, org in self.rows:
+            if net.version != a.version or a not in net:
+                continue
+            if cc is not None and (best_cc is None or net.prefixlen > best_cc[0]):
+                best_cc = (net.prefixlen, cc)
+            if asn is not None and (best_asn is None or net.prefixlen > best_asn[0]):
+                best_asn = (net.prefixlen, asn, org)
+        return (best_cc[1] if best_cc else None,
+                best_asn[1] if best_asn else None,
+                best_asn[2] if best_asn else None)
+
+
 class Report:
     """Collects failures; prints them and the verdict."""
 

@@ -129,6 +129,47 @@ test_keys_kept_apart(void **state)
 	agg_free(a);
 }
 
+/* A name served from two countries or two networks is two entries of
+ * one bucket, sorted by country, then AS number. */
+static void
+test_geo_in_key(void **state)
+{
+	(void)state;
+	struct agg *a = agg_new();
+	struct seen s = { .fail_at = -1 };
+	struct agg_key k = key(0, 1, "x.com", 1);
+	struct agg_counts c = counts(1, 10, 100, 0, 0);
+
+	k.country = (uint16_t)('U' << 8 | 'S');
+	k.asn = 64500;
+	k.as_org = 1;
+	agg_add(a, &k, &c);
+	k.country = (uint16_t)('D' << 8 | 'E');
+	k.asn = 64501;
+	k.as_org = 2;
+	agg_add(a, &k, &c);
+	agg_add(a, &k, &c); /* the same again: summed */
+	k.asn = 64502;      /* same country, another network */
+	k.as_org = 3;
+	agg_add(a, &k, &c);
+	k.country = 0;      /* unknown */
+	k.asn = 0;
+	k.as_org = 0;
+	agg_add(a, &k, &c);
+	assert_int_equal(agg_size(a), 4);
+	assert_int_equal(agg_emit_before(a, 1, collect, &s), 0);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.keys[0].country, 0);
+	assert_int_equal(s.keys[1].country, 'D' << 8 | 'E');
+	assert_int_equal(s.keys[1].asn, 64501);
+	assert_int_equal(s.counts[1].flows, 2);
+	assert_int_equal(s.counts[1].bytes_up, 20);
+	assert_int_equal(s.keys[2].asn, 64502);
+	assert_int_equal(s.keys[3].country, 'U' << 8 | 'S');
+	assert_int_equal(s.keys[3].as_org, 1);
+	agg_free(a);
+}
+
 static void
 test_failing_sink_keeps_the_rest(void **state)
 {
@@ -200,6 +241,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sums_and_order),
 		cmocka_unit_test(test_keys_kept_apart),
+		cmocka_unit_test(test_geo_in_key),
 		cmocka_unit_test(test_failing_sink_keeps_the_rest),
 		cmocka_unit_test(test_many_entries),
 	};

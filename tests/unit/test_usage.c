@@ -48,7 +48,18 @@ test_record_json(void **state)
 		"\"domain\":\"slack.com\",\"app\":\"slack\",\"category\":\"messaging\","
 		"\"ndpi_proto\":\"TLS.Slack\",\"flows\":2,\"packets\":10,\"bytes_up\":1234,"
 		"\"bytes_down\":56789,\"first_seen\":\"2026-03-02T09:05:00.001Z\","
-		"\"last_seen\":\"2026-03-02T09:09:59.999Z\"}");
+		"\"last_seen\":\"2026-03-02T09:09:59.999Z\",\"country\":null,\"asn\":null,"
+		"\"as_org\":null}");
+
+	/* where the server is, when the agent has the databases */
+	sbuf_reset(&sb);
+	r.country = "DE";
+	r.asn = 4294967295u;
+	r.as_org = "B\xc3\xa4" "ckerei \"Netz\" GmbH";
+	assert_int_equal(usage_record_to_json(&r, &sb), 0);
+	assert_non_null(strstr(sb.data, "\"last_seen\":\"2026-03-02T09:09:59.999Z\","
+					"\"country\":\"DE\",\"asn\":4294967295,"
+					"\"as_org\":\"B\xc3\xa4" "ckerei \\\"Netz\\\" GmbH\"}"));
 
 	/* nulls and an untracked record without a client */
 	sbuf_reset(&sb);
