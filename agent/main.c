@@ -50,6 +50,7 @@ struct settings {
 	char *output;
 	char *flows_output;
 	char *signatures;
+	char *signatures_local;
 	int64_t bucket_seconds;
 	int64_t max_flows;
 	int64_t max_detecting;
@@ -97,6 +98,9 @@ static const struct cfg_option options[] = {
 	  "also write one JSON line per finished flow here" },
 	{ "signatures", CFG_PATH, 0, 0, NULL, OFF(signatures), 0,
 	  "signature directory or file (default: the built-in signatures)" },
+	{ "signatures-local", CFG_PATH, 0, 0, NULL, OFF(signatures_local), 0,
+	  "the organisation's own signatures, a file or directory loaded after the "
+	  "others: new apps, overrides of built-in ones (signatures/README.md)" },
 	{ "bucket-seconds", CFG_SECONDS, 10, 86400, "300", OFF(bucket_seconds), 0,
 	  "length of a summary's time bucket" },
 	{ "max-flows", CFG_INT, 1, 16777216, "262144", OFF(max_flows), 0,
@@ -668,6 +672,64 @@ ship_settings(const struct settings *s, struct ship_config *c, char **token, cha
 	return ship_config_check(c, err, errlen);
 }
 
+/* ---- --check-signatures ---- */
+
+static void
+print_problem(void *arg, const char *problem)
+{
+	(void)arg;
+	printf("%s\n", problem);
+}
+
+/*
+ * Lints dir, then local (may be NULL) on top: one line "file:line: reason"
+ * per problem on standard output, all of them, not only the first. 0 when
+ * clean, EXIT_USAGE otherwise.
+ */
+static int
+run_check_signatures(const char *dir, const char *local)
+{
+	char err[1024];
+	sig_db *db = sig_db_new();
+	size_t n_problems, n_facts = 0, n_with_facts = 0;
+	int rc = EXIT_USAGE;
+
+	if (!db) {
+		log_error("out of memory");
+		return EXIT_USAGE;
+	}
+	sig_db_set_problem_handler(db, print_problem, NULL);
+	(void)sig_db_load_path(db, dir, err, sizeof(err));
+	if (local)
+		(void)sig_db_load_overrides(db, local, err, sizeof(err));
+	(void)sig_db_finalize(db, err, sizeof(err));
+	n_problems = sig_db_problem_count(db);
+	if (fflush(stdout) != 0) {
+		log_error("cannot write to standard output: %s", strerror(errno));
+		goto out;
+	}
+	if (n_problems) {
+		log_error("%s%s%s: %zu problem%s", dir, local ? " with " : "", local ? local : "",
+			  n_problems, n_problems == 1 ? "" : "s");
+		goto out;
+	}
+	for (size_t i = 0; i < sig_db_app_count(db); i++) {
+		const struct sig_app *app = sig_db_app(db, i);
+		size_t k = 0;
+		for (size_t f = 0; f < SIG_FACT_COUNT; f++)
+			k += app->risk[f].known != 0;
+		n_facts += k;
+		n_with_facts += k > 0;
+	}
+	log_info("%s%s%s: OK: %zu apps in %zu categories, %zu with risk facts (%zu facts)", dir,
+		 local ? " with " : "", local ? local : "", sig_db_app_count(db),
+		 sig_db_category_count(db), n_with_facts, n_facts);
+	rc = EXIT_OK;
+out:
+	sig_db_free(db);
+	return rc;
+}
+
 /* ---- --lookup ---- */
 
 static int
@@ -704,6 +766,7 @@ usage(FILE *fp)
 		"usage: shadowmap-agent -r FILE | -i IFACE [-f FILTER] [-o PATH] [options]\n"
 		"       shadowmap-agent --lookup NAME...\n"
 		"       shadowmap-agent -n [-c CONFIG] [--signatures DIR]\n"
+		"       shadowmap-agent --check-signatures [DIR] [--signatures-local PATH]\n"
 		"\n"
 		"Captures traffic, names and classifies its flows, and writes SaaS usage\n"
 		"summaries (one JSON object per line, docs/usage-format.md).\n"
@@ -716,6 +779,10 @@ usage(FILE *fp)
 		"  -c FILE          read settings from a YAML file (command line wins)\n"
 		"  -n, --check      check settings, signatures and databases, then exit\n"
 		"  --lookup NAME... print name, app, category and registrable domain\n"
+		"  --check-signatures [DIR]\n"
+		"                   check a signature directory (default: the one in use)\n"
+		"                   and signatures-local, print every problem as\n"
+		"                   FILE:LINE: reason; exit 0 when clean, 2 otherwise\n"
 		"  -q, -v           quieter, more verbose\n"
 		"  -V, --version    print the version\n"
 		"\n"
@@ -738,7 +805,7 @@ main(int argc, char **argv)
 	struct settings s;
 	char err[1024];
 	int rc = EXIT_USAGE;
-	int check_only = 0, lookup = 0;
+	int check_only = 0, lookup = 0, check_sigs = 0;
 	const char *config_path = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
 	sig_db *sigs = NULL;
@@ -753,11 +820,12 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 
 	/* Long options come from the settings table; a few are modes. */
-	enum { OPT_LOOKUP = 1000, OPT_CHECK, OPT_VERSION, OPT_HELP, OPT_FIRST_SETTING };
+	enum { OPT_LOOKUP = 1000, OPT_CHECK, OPT_CHECK_SIGS, OPT_VERSION, OPT_HELP,
+	       OPT_FIRST_SETTING };
 	size_t n_settings = 0;
 	while (options[n_settings].name)
 		n_settings++;
-	struct option *longopts = calloc(n_settings + 5, sizeof(*longopts));
+	struct option *longopts = calloc(n_settings + 6, sizeof(*longopts));
 	if (!longopts)
 		fatalx("out of memory");
 	size_t k = 0;
@@ -766,6 +834,7 @@ main(int argc, char **argv)
 						 (int)(OPT_FIRST_SETTING + i) };
 	longopts[k++] = (struct option){ "lookup", no_argument, NULL, OPT_LOOKUP };
 	longopts[k++] = (struct option){ "check", no_argument, NULL, OPT_CHECK };
+	longopts[k++] = (struct option){ "check-signatures", no_argument, NULL, OPT_CHECK_SIGS };
 	longopts[k++] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
 	longopts[k++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
 
@@ -805,6 +874,7 @@ main(int argc, char **argv)
 			rc = EXIT_OK;
 			goto out;
 		case OPT_LOOKUP: lookup = 1; continue;
+		case OPT_CHECK_SIGS: check_sigs = 1; continue;
 		default:
 			if (c >= OPT_FIRST_SETTING && c < OPT_FIRST_SETTING + (int)n_settings) {
 				name = options[c - OPT_FIRST_SETTING].name;
@@ -821,6 +891,18 @@ main(int argc, char **argv)
 	}
 	log_set_level(level);
 
+	if (check_sigs) {
+		/* the directory is an argument of its own: "--check-signatures DIR" */
+		if (optind + 1 < argc) {
+			log_error("--check-signatures takes one directory at most (see --help)");
+			goto out;
+		}
+		rc = run_check_signatures(optind < argc ? argv[optind]
+					  : s.signatures ? s.signatures
+							 : sig_default_dir(),
+					  s.signatures_local);
+		goto out;
+	}
 	if (domain_init() < 0) {
 		log_error("cannot load the public suffix list (libpsl)");
 		rc = EXIT_INPUT;
@@ -864,10 +946,9 @@ main(int argc, char **argv)
 		if (access(fetched, F_OK) == 0)
 			sigpath = fetched;
 	}
-	sigs = sig_db_new();
-	if (!sigs || sig_db_load_path(sigs, sigpath, err, sizeof(err)) < 0 ||
-	    sig_db_finalize(sigs, err, sizeof(err)) < 0) {
-		log_error("%s", sigs ? err : "out of memory");
+	sigs = sig_db_open(sigpath, s.signatures_local, err, sizeof(err));
+	if (!sigs) {
+		log_error("%s", err);
 		goto out;
 	}
 
@@ -904,7 +985,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (check_only) {
-		log_info("settings and %zu apps in %s: OK", sig_db_app_count(sigs), sigpath);
+		log_info("settings and %zu apps in %s%s%s: OK", sig_db_app_count(sigs), sigpath,
+			 s.signatures_local ? " and " : "",
+			 s.signatures_local ? s.signatures_local : "");
 		rc = EXIT_OK;
 		goto out;
 	}

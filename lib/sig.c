@@ -50,6 +50,11 @@ struct sig_db {
 	size_t n_files, cap_files;
 	struct sig_strtab app_slugs;
 	struct sig_strtab cat_slugs;
+	int local_started; /* sig_db_load_overrides was called */
+
+	sig_problem_fn report; /* lint mode when set */
+	void *report_arg;
+	size_t n_problems;
 
 	int finalized;
 	struct sig_strtab domains;
@@ -83,6 +88,57 @@ sig_errf(char *err, size_t errlen, const char *file, int line, const char *fmt, 
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
 	return -1;
+}
+
+int
+sig_db_report_line(sig_db *db, char *err, size_t errlen, const char *problem)
+{
+	if (!db || !db->report) {
+		if (err && errlen && problem != err)
+			snprintf(err, errlen, "%s", problem);
+		return -1;
+	}
+	if (db->n_problems++ == 0 && err && errlen && problem != err)
+		snprintf(err, errlen, "%s", problem);
+	db->report(db->report_arg, problem);
+	return -1;
+}
+
+int
+sig_db_problem(sig_db *db, char *err, size_t errlen, const char *file, int line,
+	       const char *fmt, ...)
+{
+	char msg[1024], text[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (!db || !db->report)
+		return sig_errf(err, errlen, file, line, "%s", text);
+	sig_errf(msg, sizeof(msg), file, line, "%s", text);
+	return sig_db_report_line(db, err, errlen, msg);
+}
+
+int
+sig_db_linting(const sig_db *db)
+{
+	return db && db->report != NULL;
+}
+
+void
+sig_db_set_problem_handler(sig_db *db, sig_problem_fn fn, void *arg)
+{
+	if (!db)
+		return;
+	db->report = fn;
+	db->report_arg = arg;
+}
+
+size_t
+sig_db_problem_count(const sig_db *db)
+{
+	return db ? db->n_problems : 0;
 }
 
 /* ---- string tables --------------------------------------------------- */
@@ -209,6 +265,16 @@ free_strv(char **v, size_t n)
 }
 
 void
+sig_fact_clear(struct sig_fact *fact)
+{
+	free_strv(fact->items, fact->n_items);
+	free(fact->source);
+	free(fact->checked);
+	free(fact->note);
+	memset(fact, 0, sizeof(*fact));
+}
+
+void
 sig_app_rec_free(struct sig_app_rec *rec)
 {
 	if (!rec)
@@ -220,12 +286,28 @@ sig_app_rec_free(struct sig_app_rec *rec)
 	free_strv(rec->pub.domains, rec->pub.n_domains);
 	free(rec->pub.ranges);
 	free_strv(rec->pub.ndpi, rec->pub.n_ndpi);
-	/* pub.file belongs to the database's file list */
-	free(rec->domain_lines);
-	free(rec->range_lines);
-	free(rec->ndpi_lines);
+	for (size_t i = 0; i < SIG_FACT_COUNT; i++)
+		sig_fact_clear(&rec->pub.risk[i]);
+	/* pub.file and the positions' files belong to the database's file list */
+	free(rec->domain_pos);
+	free(rec->range_pos);
+	free(rec->ndpi_pos);
 	free(rec->notes);
 	free(rec);
+}
+
+void
+sig_app_rec_drop_domain(struct sig_app_rec *rec, size_t at)
+{
+	size_t rest;
+
+	if (at >= rec->pub.n_domains)
+		return;
+	free(rec->pub.domains[at]);
+	rest = rec->pub.n_domains - at - 1;
+	memmove(&rec->pub.domains[at], &rec->pub.domains[at + 1], rest * sizeof(char *));
+	memmove(&rec->domain_pos[at], &rec->domain_pos[at + 1], rest * sizeof(*rec->domain_pos));
+	rec->pub.n_domains--;
 }
 
 void
@@ -362,6 +444,46 @@ sig_db_is_finalized(const sig_db *db)
 	return db->finalized;
 }
 
+void
+sig_db_start_local(sig_db *db)
+{
+	db->local_started = 1;
+}
+
+int
+sig_db_local_started(const sig_db *db)
+{
+	return db->local_started;
+}
+
+struct sig_app_rec *
+sig_db_find_app_rec(sig_db *db, const char *slug)
+{
+	const struct sig_slot *s;
+
+	if (!db || !slug)
+		return NULL;
+	s = strtab_find(&db->app_slugs, &db->key, slug, strlen(slug));
+	return s ? db->apps[s->value] : NULL;
+}
+
+struct sig_app_rec *
+sig_db_domain_owner(sig_db *db, const char *domain, const struct sig_app_rec *except,
+		    size_t *at)
+{
+	for (size_t a = 0; a < db->n_apps; a++) {
+		struct sig_app_rec *rec = db->apps[a];
+		if (rec == except)
+			continue;
+		for (size_t i = 0; i < rec->pub.n_domains; i++)
+			if (strcmp(rec->pub.domains[i], domain) == 0) {
+				*at = i;
+				return rec;
+			}
+	}
+	return NULL;
+}
+
 size_t
 sig_db_app_count(const sig_db *db)
 {
@@ -432,6 +554,7 @@ struct range_ent {
 	struct sm_addr lo, hi;
 	uint8_t prefix_len;
 	uint32_t app;
+	const char *file;
 	int line;
 };
 
@@ -567,7 +690,7 @@ finalize_ranges(sig_db *db, char *err, size_t errlen)
 		n += db->apps[a]->pub.n_ranges;
 	ents = calloc(n ? n : 1, sizeof(*ents));
 	if (!ents) {
-		sig_errf(err, errlen, "signatures", 0, "out of memory");
+		sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
 		goto out;
 	}
 	for (size_t a = 0; a < db->n_apps; a++) {
@@ -578,12 +701,13 @@ finalize_ranges(sig_db *db, char *err, size_t errlen)
 			e->prefix_len = rec->pub.ranges[r].prefix_len;
 			range_last(&e->lo, e->prefix_len, &e->hi);
 			e->app = (uint32_t)a;
-			e->line = rec->range_lines[r];
+			e->file = rec->range_pos[r].file;
+			e->line = rec->range_pos[r].line;
 		}
 	}
 	qsort(ents, n, sizeof(*ents), range_ent_cmp);
-	for (size_t i = 1; i < n; i++) {
-		const struct range_ent *p = &ents[i - 1], *e = &ents[i];
+	for (size_t i = 1, first_i = 0; i < n; i++) {
+		const struct range_ent *p = &ents[first_i], *e = &ents[i];
 		if (p->prefix_len == e->prefix_len && memcmp(p->lo.b, e->lo.b, 16) == 0) {
 			const struct sig_app *first = &db->apps[p->app]->pub;
 			const struct sig_app *second = &db->apps[e->app]->pub;
@@ -591,15 +715,22 @@ finalize_ranges(sig_db *db, char *err, size_t errlen)
 			unsigned shown = e->prefix_len;
 			if (addr_is_v4(&e->lo) && shown >= 96)
 				shown -= 96;
-			sig_errf(err, errlen, second->file, e->line,
-				 "range %s/%u of app \"%s\" is already claimed by app \"%s\" (%s:%d)",
-				 addr_format(&e->lo, text, sizeof(text)), shown, second->slug,
-				 first->slug, first->file, p->line);
-			goto out;
+			sig_db_problem(db, err, errlen, e->file, e->line,
+				       "range %s/%u of app \"%s\" is already claimed by app \"%s\" (%s:%d)",
+				       addr_format(&e->lo, text, sizeof(text)), shown, second->slug,
+				       first->slug, p->file, p->line);
+			if (!sig_db_linting(db))
+				goto out;
+			continue; /* each later copy names the first one */
 		}
+		first_i = i;
+	}
+	if (sig_db_linting(db) && db->n_problems) {
+		rc = -1; /* the flattening assumes no duplicates */
+		goto out;
 	}
 	if (ranges_flatten(db, ents, n) < 0) {
-		sig_errf(err, errlen, "signatures", 0, "out of memory");
+		sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
 		goto out;
 	}
 	rc = 0;
@@ -613,14 +744,22 @@ out:
 static int
 finalize_categories(sig_db *db, char *err, size_t errlen)
 {
+	int rc = 0;
+
 	for (size_t a = 0; a < db->n_apps; a++) {
 		const struct sig_app_rec *rec = db->apps[a];
-		if (!sig_db_find_category(db, rec->pub.category))
-			return sig_errf(err, errlen, rec->pub.file, rec->category_line,
-					"app \"%s\": unknown category \"%s\" (not defined in any loaded file)",
-					rec->pub.slug, rec->pub.category);
+		if (!rec->pub.category)
+			continue; /* lint mode: its problem is reported already */
+		if (!sig_db_find_category(db, rec->pub.category)) {
+			rc = sig_db_problem(db, err, errlen, rec->category_pos.file,
+					    rec->category_pos.line,
+					    "app \"%s\": unknown category \"%s\" (not defined in any loaded file)",
+					    rec->pub.slug, rec->pub.category);
+			if (!sig_db_linting(db))
+				return rc;
+		}
 	}
-	return 0;
+	return rc;
 }
 
 /* Builds a name -> app table over one list of every app (domains or nDPI
@@ -629,58 +768,76 @@ static int
 finalize_names(sig_db *db, struct sig_strtab *t, int ndpi, char *err, size_t errlen)
 {
 	size_t n = 0;
+	int rc = 0;
 
 	for (size_t a = 0; a < db->n_apps; a++)
 		n += ndpi ? db->apps[a]->pub.n_ndpi : db->apps[a]->pub.n_domains;
 	if (strtab_init(t, n) < 0)
-		return sig_errf(err, errlen, "signatures", 0, "out of memory");
+		return sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
 	for (size_t a = 0; a < db->n_apps; a++) {
 		const struct sig_app_rec *rec = db->apps[a];
 		size_t count = ndpi ? rec->pub.n_ndpi : rec->pub.n_domains;
 		for (size_t i = 0; i < count; i++) {
 			const char *name = ndpi ? rec->pub.ndpi[i] : rec->pub.domains[i];
-			const int line = ndpi ? rec->ndpi_lines[i] : rec->domain_lines[i];
+			const struct sig_pos *pos = ndpi ? &rec->ndpi_pos[i] : &rec->domain_pos[i];
 			uint32_t first;
 			int r = strtab_add(t, &db->key, name, (uint32_t)a, &first);
 			if (r < 0)
-				return sig_errf(err, errlen, "signatures", 0, "out of memory");
+				return sig_db_problem(db, err, errlen, "signatures", 0,
+						      "out of memory");
 			if (r == 1) {
 				/* The loader rejects repeats within one app. */
 				const struct sig_app_rec *other = db->apps[first];
 				const char **list = (const char **)(ndpi ? other->pub.ndpi
 									 : other->pub.domains);
-				const int *lines = ndpi ? other->ndpi_lines : other->domain_lines;
+				const struct sig_pos *other_pos = ndpi ? other->ndpi_pos
+								       : other->domain_pos;
 				size_t m = ndpi ? other->pub.n_ndpi : other->pub.n_domains;
-				int other_line = other->pub.line;
+				struct sig_pos where = { other->pub.file, other->pub.line };
 				for (size_t j = 0; j < m; j++)
 					if (strcmp(list[j], name) == 0)
-						other_line = lines[j];
-				return sig_errf(err, errlen, rec->pub.file, line,
-						"%s \"%s\" of app \"%s\" is already claimed by app \"%s\" (%s:%d)",
-						ndpi ? "nDPI protocol" : "domain", name,
-						rec->pub.slug, other->pub.slug, other->pub.file,
-						other_line);
+						where = other_pos[j];
+				/* A local file may take a domain, but only by saying so. */
+				rc = sig_db_problem(db, err, errlen, pos->file, pos->line,
+						    "%s \"%s\" of app \"%s\" is already claimed by app \"%s\" (%s:%d)%s",
+						    ndpi ? "nDPI protocol" : "domain", name,
+						    rec->pub.slug, other->pub.slug, where.file,
+						    where.line,
+						    !ndpi && rec->pub.local
+							    ? "; to move it to this app, list it under take_domains"
+							    : "");
+				if (!sig_db_linting(db))
+					return rc;
+				continue;
 			}
 			if (!ndpi && strlen(name) > db->domain_max_len)
 				db->domain_max_len = strlen(name);
 		}
 	}
-	return 0;
+	return rc;
 }
 
 int
 sig_db_finalize(sig_db *db, char *err, size_t errlen)
 {
-	if (err && errlen)
-		err[0] = '\0';
+	int bad;
+
+	if (err && errlen && !sig_db_linting(db))
+		err[0] = '\0'; /* lint mode: err keeps the first problem of all */
 	if (!db)
 		return sig_errf(err, errlen, "signatures", 0, "no database");
 	if (db->finalized)
 		return sig_errf(err, errlen, "signatures", 0, "database already finalized");
-	if (finalize_categories(db, err, errlen) < 0 ||
-	    finalize_names(db, &db->domains, 0, err, errlen) < 0 ||
-	    finalize_names(db, &db->ndpi, 1, err, errlen) < 0 ||
-	    finalize_ranges(db, err, errlen) < 0) {
+	/* Outside lint mode the first failed check ends it; in lint mode every
+	 * check runs, so that every problem is reported. */
+	bad = finalize_categories(db, err, errlen) < 0;
+	if (!bad || sig_db_linting(db))
+		bad |= finalize_names(db, &db->domains, 0, err, errlen) < 0;
+	if (!bad || sig_db_linting(db))
+		bad |= finalize_names(db, &db->ndpi, 1, err, errlen) < 0;
+	if (!bad || sig_db_linting(db))
+		bad |= finalize_ranges(db, err, errlen) < 0;
+	if (bad || db->n_problems) {
 		/* Leave no half-built index behind for a matcher to trip on. */
 		strtab_free(&db->domains);
 		strtab_free(&db->ndpi);
@@ -692,6 +849,24 @@ sig_db_finalize(sig_db *db, char *err, size_t errlen)
 	}
 	db->finalized = 1;
 	return 0;
+}
+
+sig_db *
+sig_db_open(const char *path, const char *local_path, char *err, size_t errlen)
+{
+	sig_db *db = sig_db_new();
+
+	if (!db) {
+		sig_errf(err, errlen, path ? path : "signatures", 0, "out of memory");
+		return NULL;
+	}
+	if (sig_db_load_path(db, path, err, errlen) < 0 ||
+	    (local_path && sig_db_load_overrides(db, local_path, err, errlen) < 0) ||
+	    sig_db_finalize(db, err, errlen) < 0) {
+		sig_db_free(db);
+		return NULL;
+	}
+	return db;
 }
 
 /* ---- matching -------------------------------------------------------- */

@@ -19,24 +19,27 @@
 #define SIG_SLUG_MAX 64u
 #define SIG_NDPI_MAX 63u
 
+/* Where an entry was written: lists of one app may come from several files
+ * once local overrides add to them. file is owned by the database. */
+struct sig_pos {
+	const char *file;
+	int line;
+};
+
 /*
  * One app as loaded. The public part comes first so that sig.h can hand out
- * &rec->pub; everything else stays here, out of the public ABI. The lines
- * are kept beside each list so that finalize can point at the entry that
- * conflicts, in whichever file it came from.
- *
- * Later issues: per-app risk facts (and their sources) become fields here
- * with one parser row each in sig_load.c's app field table; local override
- * files change an existing record through a sig_db_override_app() beside
- * sig_db_add_app(), before finalize, so that the checks and indexes of
- * finalize see one consistent set.
+ * &rec->pub; everything else stays here, out of the public ABI. The
+ * positions are kept beside each list so that finalize can point at the
+ * entry that conflicts, in whichever file it came from.
  */
 struct sig_app_rec {
 	struct sig_app pub;
-	int category_line;
-	int *domain_lines;
-	int *range_lines;
-	int *ndpi_lines;
+	struct sig_pos category_pos;
+	struct sig_pos *domain_pos;
+	struct sig_pos *range_pos;
+	struct sig_pos *ndpi_pos;
+	struct sig_pos fact_pos[SIG_FACT_COUNT];
+	struct sig_pos override_pos; /* the local override entry; file NULL: none */
 	char *notes; /* free text, not used for matching */
 };
 
@@ -65,6 +68,49 @@ int sig_db_add_category(sig_db *db, struct sig_cat_rec *rec,
 			const struct sig_cat_rec **dup);
 
 int sig_db_is_finalized(const sig_db *db);
+
+/* The app of that slug with its record, or NULL. */
+struct sig_app_rec *sig_db_find_app_rec(sig_db *db, const char *slug);
+
+/* The app (other than except) that lists domain, and the domain's index in
+ * its list; NULL when none does. A linear scan: for take_domains only. */
+struct sig_app_rec *sig_db_domain_owner(sig_db *db, const char *domain,
+					const struct sig_app_rec *except, size_t *at);
+
+/* Removes domain number at from rec's list (a local app takes it). */
+void sig_app_rec_drop_domain(struct sig_app_rec *rec, size_t at);
+
+/* Frees what a fact holds and zeroes it (back to unknown). */
+void sig_fact_clear(struct sig_fact *fact);
+
+/* Local files come after every built-in one: set by the first
+ * sig_db_load_overrides, after which sig_db_load_path refuses. */
+void sig_db_start_local(sig_db *db);
+int sig_db_local_started(const sig_db *db);
+
+/*
+ * A problem at file:line (line <= 0: the file as a whole). Outside lint
+ * mode it is written into err, as sig_errf. In lint mode it goes to the
+ * handler and is counted, and err keeps the first one. Always returns -1.
+ */
+int sig_db_problem(sig_db *db, char *err, size_t errlen, const char *file, int line,
+		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The same for a problem already formatted "file:line: reason". */
+int sig_db_report_line(sig_db *db, char *err, size_t errlen, const char *problem);
+int sig_db_linting(const sig_db *db);
+
+/* Vocabularies of the risk facts, shared by the loader and risk.c. */
+/* 1 when code is an assigned ISO 3166-1 alpha-2 code, upper case ("DE"). */
+int sig_country_valid(const char *code);
+/* 1 when the upper- or lower-case code is an EU member state ("de", "FR"). */
+int sig_country_in_eu(const char *code);
+/* Why text is not a data_residency region (eu, or a lower-case country
+ * code), or NULL when it is one. */
+const char *sig_region_problem(const char *text);
+/* 1 when name is a known certification ("soc2", "iso27001"). */
+int sig_certification_valid(const char *name);
+/* The certification names, comma-separated, for messages. */
+const char *sig_certification_names(void);
 
 /* Writes "file:line: message" (or "file: message" when line <= 0) into err,
  * which may be NULL. Always returns -1, for "return sig_errf(...)". */

@@ -1,12 +1,16 @@
 /*
- * Reads signature YAML (signatures/README.md is the schema) into the
- * database of sig.c. Strict on purpose: an unknown key, a wrong type or a
- * malformed domain is an error "file:line: reason", so that a typo in the
+ * Reads signature YAML (signatures/README.md is the schema, RISK.md the
+ * risk facts) into the database of sig.c: the built-in files, then the
+ * organisation's local ones, which may also change built-in apps. Strict on
+ * purpose: an unknown key, a wrong type, a malformed domain or a fact
+ * without its source is an error "file:line: reason", so that a typo in the
  * knowledge base fails loudly in CI instead of silently matching nothing.
+ * In lint mode (sig_db_set_problem_handler) it reports and goes on.
  *
  * The YAML itself is read by yaml.c into a tree that keeps every node's
  * line, with libfyaml's diagnostics turned into the same one-line form.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "shadowmap/addr.h"
@@ -23,6 +28,7 @@
 
 #define DIR_DEPTH_MAX 16
 #define DIR_FILES_MAX 10000u
+#define SIG_URL_MAX 2048u
 
 /* What one file load carries around: where errors go and what is built. */
 struct loader {
@@ -30,6 +36,8 @@ struct loader {
 	const char *file; /* interned path, for messages and records */
 	char *err;
 	size_t errlen;
+	int local; /* a local file: overrides and take_domains allowed */
+	int lint;  /* report every problem and go on */
 };
 
 static int
@@ -44,7 +52,7 @@ load_fail(struct loader *ld, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return sig_errf(ld->err, ld->errlen, ld->file, line, "%s", msg);
+	return sig_db_problem(ld->db, ld->err, ld->errlen, ld->file, line, "%s", msg);
 }
 
 /* ---- field checks ---------------------------------------------------- */
@@ -153,6 +161,223 @@ parse_cidr(const char *s, size_t len, struct sig_range *out, struct sm_addr *mas
 	return NULL;
 }
 
+/* ---- the vocabularies of risk facts (signatures/RISK.md) ------------- */
+
+/* ISO 3166-1 alpha-2, the 249 assigned codes, in order. */
+static const char iso_countries[] =
+	"ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZ"
+	"CACCCDCFCGCHCICKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFR"
+	"GAGBGDGEGFGGGHGIGLGMGNGPGQGRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJO"
+	"JPKEKGKHKIKMKNKPKRKWKYKZLALBLCLILKLRLSLTLULVLYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMR"
+	"MSMTMUMVMWMXMYMZNANCNENFNGNINLNONPNRNUNZOMPAPEPFPGPHPKPLPMPNPRPSPTPWPYQARERO"
+	"RSRURWSASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTKTLTMTNTOTRTTTV"
+	"TWTZUAUGUMUSUYUZVAVCVEVGVIVNVUWFWSYEYTZAZMZW";
+
+/* The 27 member states of the European Union. */
+static const char eu_countries[] = "ATBEBGCYCZDEDKEEESFIFRGRHRHUIEITLTLULVMTNLPLPTROSESISK";
+
+static int
+code_in(const char *list, const char *code)
+{
+	char up[2];
+
+	if (strlen(code) != 2)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		char c = code[i];
+		up[i] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+	}
+	for (const char *p = list; p[0]; p += 2)
+		if (p[0] == up[0] && p[1] == up[1])
+			return 1;
+	return 0;
+}
+
+int
+sig_country_valid(const char *code)
+{
+	return strlen(code) == 2 && code[0] >= 'A' && code[0] <= 'Z' && code[1] >= 'A' &&
+	       code[1] <= 'Z' && code_in(iso_countries, code);
+}
+
+int
+sig_country_in_eu(const char *code)
+{
+	return code_in(eu_countries, code);
+}
+
+/* The usual mistakes: codes people write that ISO spells differently. */
+static const char *
+country_hint(const char *code)
+{
+	if (strcasecmp(code, "uk") == 0)
+		return " (the United Kingdom is GB)";
+	if (strcasecmp(code, "el") == 0)
+		return " (Greece is GR)";
+	return "";
+}
+
+const char *
+sig_region_problem(const char *text)
+{
+	if (strcmp(text, "eu") == 0)
+		return NULL;
+	if (strcmp(text, "uk") == 0)
+		return "is not a region: the United Kingdom is gb (ISO 3166-1)";
+	if (strcmp(text, "el") == 0)
+		return "is not a region: Greece is gr (ISO 3166-1)";
+	if (strlen(text) == 2 && code_in(iso_countries, text)) {
+		if (text[0] >= 'a' && text[0] <= 'z' && text[1] >= 'a' && text[1] <= 'z')
+			return NULL;
+		return "must be lower case";
+	}
+	if (strcmp(text, "EU") == 0)
+		return "must be lower case";
+	return "is not a region (eu, or an ISO 3166-1 alpha-2 country code in lower case)";
+}
+
+/* Certifications and attestations an app's vendor may hold; one row more
+ * when another one matters to security teams (signatures/RISK.md). */
+static const char *const certifications[] = {
+	"soc1",	    "soc2",	    "soc3",	"iso27001", "iso27017",	    "iso27018",
+	"iso27701", "iso22301",	    "iso42001", "iso9001",  "csa-star",	    "c5",
+	"hds",	    "secnumcloud", "ens",	"tisax",    "cyber-essentials", "cyber-essentials-plus",
+	"pci-dss",  "hitrust",	    "fedramp",	"stateramp", "irap",	    "ismap",
+	"isms-p",   "mtcs",
+};
+#define N_CERTIFICATIONS (sizeof(certifications) / sizeof(certifications[0]))
+
+int
+sig_certification_valid(const char *name)
+{
+	for (size_t i = 0; i < N_CERTIFICATIONS; i++)
+		if (strcmp(certifications[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+const char *
+sig_certification_names(void)
+{
+	static char names[512];
+
+	if (!names[0]) {
+		size_t o = 0;
+		for (size_t i = 0; i < N_CERTIFICATIONS && o < sizeof(names); i++) {
+			int w = snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "",
+					 certifications[i]);
+			if (w < 0)
+				break;
+			o += (size_t)w;
+		}
+	}
+	return names;
+}
+
+static const char *const sso_methods[] = { "saml", "oidc" };
+
+/* One row per fact: its key and the type of its value. */
+static const struct {
+	const char *name;
+	enum sig_fact_type type;
+} fact_schema[SIG_FACT_COUNT] = {
+	[SIG_FACT_HQ_COUNTRY] = { "hq_country", SIG_FACT_COUNTRY },
+	[SIG_FACT_SSO] = { "sso", SIG_FACT_LIST },
+	[SIG_FACT_MFA] = { "mfa", SIG_FACT_BOOL },
+	[SIG_FACT_CERTIFICATIONS] = { "certifications", SIG_FACT_LIST },
+	[SIG_FACT_DATA_RESIDENCY] = { "data_residency", SIG_FACT_LIST },
+	[SIG_FACT_TRAINS_ON_CUSTOMER_DATA] = { "trains_on_customer_data", SIG_FACT_TRAINING },
+	[SIG_FACT_E2EE] = { "e2ee", SIG_FACT_BOOL },
+	[SIG_FACT_PUBLIC_LINK_SHARING] = { "public_link_sharing", SIG_FACT_BOOL },
+};
+
+const char *
+sig_fact_name(enum sig_fact_id id)
+{
+	return (unsigned)id < SIG_FACT_COUNT ? fact_schema[id].name : NULL;
+}
+
+int
+sig_fact_type(enum sig_fact_id id)
+{
+	return (unsigned)id < SIG_FACT_COUNT ? (int)fact_schema[id].type : -1;
+}
+
+int
+sig_fact_has(const struct sig_fact *fact, const char *item)
+{
+	if (!fact || !fact->known || !item)
+		return 0;
+	for (size_t i = 0; i < fact->n_items; i++)
+		if (strcmp(fact->items[i], item) == 0)
+			return 1;
+	return 0;
+}
+
+/* Why s is not an https URL we accept as a source, or NULL. The host is a
+ * normalised domain (a vendor's page, not an address); the rest printable
+ * ASCII without spaces, as RFC 3986 has it (other bytes percent-encoded). */
+static const char *
+url_problem(const char *s, size_t len)
+{
+	const char *host, *end;
+	size_t host_len;
+	char name[254];
+
+	if (len > SIG_URL_MAX)
+		return "is longer than 2048 bytes";
+	if (len < 8 || memcmp(s, "https://", 8) != 0)
+		return "must be an https:// URL";
+	host = s + 8;
+	end = host;
+	while (end < s + len && *end != '/' && *end != '?' && *end != '#')
+		end++;
+	host_len = (size_t)(end - host);
+	if (host_len == 0)
+		return "has no host";
+	if (memchr(host, '@', host_len))
+		return "must not hold a user name";
+	if (host[0] == '[')
+		return "must have a domain name as host";
+	if (memchr(host, ':', host_len))
+		return "must not name a port";
+	for (size_t i = 0; i < host_len; i++)
+		if (host[i] >= 'A' && host[i] <= 'Z')
+			return "must have a lower-case host";
+	if (host_len >= sizeof(name))
+		return "has a host longer than 253 characters";
+	memcpy(name, host, host_len);
+	name[host_len] = '\0';
+	if (domain_problem(name, host_len))
+		return "must have a domain name as host";
+	for (const char *p = end; p < s + len; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c))
+			return "must be printable ASCII without spaces (percent-encode the rest)";
+	}
+	return NULL;
+}
+
+/* 1 when s is a real date "YYYY-MM-DD" from 2000 to 2099. */
+static int
+is_date(const char *s, size_t len)
+{
+	static const int days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, m, d;
+
+	if (len != 10 || s[4] != '-' || s[7] != '-')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return 0;
+	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (y < 2000 || y > 2099 || m < 1 || m > 12 || d < 1 || d > days[m - 1])
+		return 0;
+	return !(m == 2 && d == 29 && y % 4 != 0); /* 2000 is a leap year */
+}
+
 /* ---- mappings by table ------------------------------------------------ */
 
 struct field {
@@ -163,25 +388,29 @@ struct field {
 };
 
 /* Applies fields to every key of map; unknown and repeated keys are errors,
- * and so is a missing required key (at the mapping's line). */
+ * and so is a missing required key (at the mapping's line). In lint mode
+ * every key is tried, the bad ones reported; the result is -1 if any was. */
 static int
 walk_mapping(struct loader *ld, const struct ynode *map, const struct field *fields,
 	     size_t n_fields, const char *what, void *rec)
 {
 	unsigned seen = 0; /* one bit per field */
+	int bad = 0;
 	char q[96];
 
 	for (size_t i = 0; i + 1 < map->n_kids; i += 2) {
 		const struct ynode *key = map->kids[i], *val = map->kids[i + 1];
 		size_t f;
-		if (key->type != YNODE_SCALAR || key->is_null)
-			return load_fail(ld, key->line, "%s keys must be plain words", what);
+		if (key->type != YNODE_SCALAR || key->is_null) {
+			load_fail(ld, key->line, "%s keys must be plain words", what);
+			goto next_bad;
+		}
 		for (f = 0; f < n_fields; f++)
 			if (strlen(fields[f].key) == key->len &&
 			    memcmp(fields[f].key, key->text, key->len) == 0)
 				break;
 		if (f == n_fields) {
-			char expected[256];
+			char expected[320];
 			size_t o = 0;
 			for (size_t k = 0; k < n_fields && o < sizeof(expected); k++) {
 				int w = snprintf(expected + o, sizeof(expected) - o, "%s%s",
@@ -190,20 +419,32 @@ walk_mapping(struct loader *ld, const struct ynode *map, const struct field *fie
 					break;
 				o += (size_t)w;
 			}
-			return load_fail(ld, key->line, "unknown key %s in %s (expected %s)",
-					 yaml_quote(q, sizeof(q), key->text, key->len), what, expected);
+			load_fail(ld, key->line, "unknown key %s in %s (expected %s)",
+				  yaml_quote(q, sizeof(q), key->text, key->len), what, expected);
+			goto next_bad;
 		}
-		if (seen & (1u << f))
-			return load_fail(ld, key->line, "key \"%s\" given twice in %s",
-					 fields[f].key, what);
+		if (seen & (1u << f)) {
+			load_fail(ld, key->line, "key \"%s\" given twice in %s", fields[f].key,
+				  what);
+			goto next_bad;
+		}
 		seen |= 1u << f;
 		if (fields[f].parse(ld, key, val, rec) < 0)
+			goto next_bad;
+		continue;
+	next_bad:
+		if (!ld->lint)
 			return -1;
+		bad = 1;
 	}
 	for (size_t f = 0; f < n_fields; f++)
-		if (fields[f].required && !(seen & (1u << f)))
-			return load_fail(ld, map->line, "%s has no \"%s\"", what, fields[f].key);
-	return 0;
+		if (fields[f].required && !(seen & (1u << f))) {
+			load_fail(ld, map->line, "%s has no \"%s\"", what, fields[f].key);
+			if (!ld->lint)
+				return -1;
+			bad = 1;
+		}
+	return bad ? -1 : 0;
 }
 
 /* A single-line (or, with multiline, free) text value, copied to *out. */
@@ -239,11 +480,15 @@ get_slug(struct loader *ld, const struct ynode *key, const struct ynode *val, ch
 
 	if (get_text(ld, key, val, 0, out) < 0)
 		return -1;
-	if (!is_slug(val->text, val->len))
+	if (!is_slug(val->text, val->len)) {
+		/* no half-valid slug is kept: lint mode would trip on it again */
+		free(*out);
+		*out = NULL;
 		return load_fail(ld, val->line,
 				 "%s %s must be 1 to %u characters of a-z, 0-9 and '-'",
 				 key->text, yaml_quote(q, sizeof(q), val->text, val->len),
 				 SIG_SLUG_MAX);
+	}
 	return 0;
 }
 
@@ -253,6 +498,8 @@ get_list(struct loader *ld, const struct ynode *key, const struct ynode *val,
 	 const char *item_kind, void *rec,
 	 int (*add)(struct loader *ld, const struct ynode *item, void *rec))
 {
+	int bad = 0;
+
 	if (val->type != YNODE_SEQ)
 		return load_fail(ld, val->line, "\"%s\" must be a list of %s", key->text,
 				 item_kind);
@@ -261,13 +508,19 @@ get_list(struct loader *ld, const struct ynode *key, const struct ynode *val,
 				 SIG_ITEMS_MAX);
 	for (size_t i = 0; i < val->n_kids; i++) {
 		const struct ynode *item = val->kids[i];
+		int r;
 		if (item->type != YNODE_SCALAR || item->is_null || item->len == 0)
-			return load_fail(ld, item->line, "\"%s\" must be a list of %s",
-					 key->text, item_kind);
-		if (add(ld, item, rec) < 0)
-			return -1;
+			r = load_fail(ld, item->line, "\"%s\" must be a list of %s", key->text,
+				      item_kind);
+		else
+			r = add(ld, item, rec);
+		if (r < 0) {
+			if (!ld->lint)
+				return -1;
+			bad = 1;
+		}
 	}
-	return 0;
+	return bad ? -1 : 0;
 }
 
 /* ---- categories -------------------------------------------------------- */
@@ -302,6 +555,7 @@ load_category(struct loader *ld, const struct ynode *map)
 {
 	struct sig_cat_rec *rec;
 	const struct sig_cat_rec *dup;
+	int bad;
 
 	if (map->type != YNODE_MAP)
 		return load_fail(ld, map->line, "a category must be a mapping");
@@ -310,8 +564,11 @@ load_category(struct loader *ld, const struct ynode *map)
 		return load_fail(ld, map->line, "out of memory");
 	rec->file = ld->file;
 	rec->line = map->line;
-	if (walk_mapping(ld, map, cat_fields, sizeof(cat_fields) / sizeof(cat_fields[0]),
-			 "category", rec) < 0)
+	bad = walk_mapping(ld, map, cat_fields, sizeof(cat_fields) / sizeof(cat_fields[0]),
+			   "category", rec) < 0;
+	/* In lint mode a broken category with a good slug is kept, so that its
+	 * apps do not all report an unknown category too. */
+	if (bad && (!ld->lint || !rec->pub.slug))
 		goto fail;
 	if (sig_db_add_category(ld->db, rec, &dup) < 0) {
 		if (dup)
@@ -322,7 +579,7 @@ load_category(struct loader *ld, const struct ynode *map)
 			load_fail(ld, map->line, "out of memory or too many categories");
 		goto fail;
 	}
-	return 0;
+	return bad ? -1 : 0;
 fail:
 	sig_cat_rec_free(rec);
 	return -1;
@@ -331,45 +588,103 @@ fail:
 /* ---- apps ------------------------------------------------------------ */
 
 /* Makes room for item n of one of an app's lists (items of item_size
- * bytes) and its parallel array of lines; returns the new list or NULL.
- * Lists are small: growing by one keeps the code simple and exact. */
+ * bytes) and its parallel array of positions; returns the new list or
+ * NULL. Lists are small: growing by one keeps the code simple and exact. */
 static void *
-app_grow(void *items, size_t item_size, int **lines, size_t n)
+app_grow(void *items, size_t item_size, struct sig_pos **pos, size_t n)
 {
-	int *nl = realloc(*lines, (n + 1) * sizeof(**lines));
+	struct sig_pos *np = realloc(*pos, (n + 1) * sizeof(**pos));
 
-	if (!nl)
+	if (!np)
 		return NULL;
-	*lines = nl;
+	*pos = np;
 	return realloc(items, (n + 1) * item_size);
 }
 
-static int
-app_add_domain(struct loader *ld, const struct ynode *item, void *vrec)
+/* "(line 8)" for an earlier entry of this file, "(file:8)" for another's. */
+static const char *
+where_text(const struct loader *ld, const struct sig_pos *pos, char *buf, size_t size)
 {
-	struct sig_app_rec *rec = vrec;
-	struct sig_app *app = &rec->pub;
+	if (pos->file && strcmp(pos->file, ld->file) != 0)
+		snprintf(buf, size, "(%s:%d)", pos->file, pos->line);
+	else
+		snprintf(buf, size, "(line %d)", pos->line);
+	return buf;
+}
+
+/* Checks a domain entry; 0 when it may be added to rec. */
+static int
+domain_entry_ok(struct loader *ld, const struct ynode *item, const struct sig_app_rec *rec)
+{
 	const char *why = domain_problem(item->text, item->len);
-	char **domains;
-	char q[96];
+	char q[96], where[300];
 
 	if (why || strlen(item->text) != item->len)
 		return load_fail(ld, item->line, "domain %s %s",
 				 yaml_quote(q, sizeof(q), item->text, item->len),
 				 why ? why : "holds a NUL byte");
-	for (size_t i = 0; i < app->n_domains; i++)
-		if (strcmp(app->domains[i], item->text) == 0)
+	for (size_t i = 0; i < rec->pub.n_domains; i++)
+		if (strcmp(rec->pub.domains[i], item->text) == 0)
 			return load_fail(ld, item->line,
-					 "domain \"%s\" is listed twice in this app (line %d)",
-					 item->text, rec->domain_lines[i]);
-	domains = app_grow(app->domains, sizeof(*domains), &rec->domain_lines, app->n_domains);
+					 "domain \"%s\" is listed twice in this app %s", item->text,
+					 where_text(ld, &rec->domain_pos[i], where, sizeof(where)));
+	return 0;
+}
+
+static int
+domain_append(struct loader *ld, const struct ynode *item, struct sig_app_rec *rec)
+{
+	struct sig_app *app = &rec->pub;
+	char **domains;
+
+	domains = app_grow(app->domains, sizeof(*domains), &rec->domain_pos, app->n_domains);
 	if (!domains)
 		return load_fail(ld, item->line, "out of memory");
 	app->domains = domains;
 	app->domains[app->n_domains] = strdup(item->text);
 	if (!app->domains[app->n_domains])
 		return load_fail(ld, item->line, "out of memory");
-	rec->domain_lines[app->n_domains++] = item->line;
+	rec->domain_pos[app->n_domains].file = ld->file;
+	rec->domain_pos[app->n_domains++].line = item->line;
+	return 0;
+}
+
+static int
+app_add_domain(struct loader *ld, const struct ynode *item, void *vrec)
+{
+	if (domain_entry_ok(ld, item, vrec) < 0)
+		return -1;
+	return domain_append(ld, item, vrec);
+}
+
+/*
+ * take_domains: the domain moves from the built-in app that lists it to
+ * this one. Only a local file may do it, only by this key, and only from a
+ * built-in app, so that a collision by accident stays an error.
+ */
+static int
+app_take_domain(struct loader *ld, const struct ynode *item, void *vrec)
+{
+	struct sig_app_rec *rec = vrec, *owner;
+	size_t at;
+
+	if (domain_entry_ok(ld, item, rec) < 0)
+		return -1;
+	owner = sig_db_domain_owner(ld->db, item->text, rec, &at);
+	if (!owner)
+		return load_fail(ld, item->line,
+				 "take_domains: domain \"%s\" is not claimed by any other app "
+				 "(list it under domains)", item->text);
+	if (owner->pub.local)
+		return load_fail(ld, item->line,
+				 "take_domains: domain \"%s\" belongs to local app \"%s\" (%s:%d); "
+				 "only a built-in app's domain can be taken",
+				 item->text, owner->pub.slug, owner->domain_pos[at].file,
+				 owner->domain_pos[at].line);
+	if (domain_append(ld, item, rec) < 0)
+		return -1;
+	sig_app_rec_drop_domain(owner, at);
+	owner->pub.overridden = 1;
 	return 0;
 }
 
@@ -382,7 +697,7 @@ app_add_range(struct loader *ld, const struct ynode *item, void *vrec)
 	struct sm_addr masked;
 	const char *why = parse_cidr(item->text, item->len, &range, &masked);
 	struct sig_range *ranges;
-	char q[96];
+	char q[96], where[300];
 
 	if (why) {
 		if (strcmp(why, "has host bits set") == 0) {
@@ -402,15 +717,16 @@ app_add_range(struct loader *ld, const struct ynode *item, void *vrec)
 		if (app->ranges[i].prefix_len == range.prefix_len &&
 		    memcmp(app->ranges[i].base.b, range.base.b, sizeof(range.base.b)) == 0)
 			return load_fail(ld, item->line,
-					 "ip range %s is listed twice in this app (line %d)",
+					 "ip range %s is listed twice in this app %s",
 					 yaml_quote(q, sizeof(q), item->text, item->len),
-					 rec->range_lines[i]);
-	ranges = app_grow(app->ranges, sizeof(*ranges), &rec->range_lines, app->n_ranges);
+					 where_text(ld, &rec->range_pos[i], where, sizeof(where)));
+	ranges = app_grow(app->ranges, sizeof(*ranges), &rec->range_pos, app->n_ranges);
 	if (!ranges)
 		return load_fail(ld, item->line, "out of memory");
 	app->ranges = ranges;
 	app->ranges[app->n_ranges] = range;
-	rec->range_lines[app->n_ranges++] = item->line;
+	rec->range_pos[app->n_ranges].file = ld->file;
+	rec->range_pos[app->n_ranges++].line = item->line;
 	return 0;
 }
 
@@ -420,7 +736,7 @@ app_add_ndpi(struct loader *ld, const struct ynode *item, void *vrec)
 	struct sig_app_rec *rec = vrec;
 	struct sig_app *app = &rec->pub;
 	char **ndpi;
-	char q[96];
+	char q[96], where[300];
 
 	/* nDPI names are printable ASCII without spaces ("Sina(Weibo)",
 	 * "MsSQL-TDS", "Z39.50"); case matters, as nDPI prints them. */
@@ -434,16 +750,18 @@ app_add_ndpi(struct loader *ld, const struct ynode *item, void *vrec)
 	for (size_t i = 0; i < app->n_ndpi; i++)
 		if (strcmp(app->ndpi[i], item->text) == 0)
 			return load_fail(ld, item->line,
-					 "nDPI protocol \"%s\" is listed twice in this app (line %d)",
-					 item->text, rec->ndpi_lines[i]);
-	ndpi = app_grow(app->ndpi, sizeof(*ndpi), &rec->ndpi_lines, app->n_ndpi);
+					 "nDPI protocol \"%s\" is listed twice in this app %s",
+					 item->text,
+					 where_text(ld, &rec->ndpi_pos[i], where, sizeof(where)));
+	ndpi = app_grow(app->ndpi, sizeof(*ndpi), &rec->ndpi_pos, app->n_ndpi);
 	if (!ndpi)
 		return load_fail(ld, item->line, "out of memory");
 	app->ndpi = ndpi;
 	app->ndpi[app->n_ndpi] = strdup(item->text);
 	if (!app->ndpi[app->n_ndpi])
 		return load_fail(ld, item->line, "out of memory");
-	rec->ndpi_lines[app->n_ndpi++] = item->line;
+	rec->ndpi_pos[app->n_ndpi].file = ld->file;
+	rec->ndpi_pos[app->n_ndpi++].line = item->line;
 	return 0;
 }
 
@@ -470,7 +788,8 @@ app_category(struct loader *ld, const struct ynode *key, const struct ynode *val
 {
 	struct sig_app_rec *app = rec;
 
-	app->category_line = val->line;
+	app->category_pos.file = ld->file;
+	app->category_pos.line = val->line;
 	return get_slug(ld, key, val, &app->pub.category);
 }
 
@@ -478,6 +797,13 @@ static int
 app_domains(struct loader *ld, const struct ynode *key, const struct ynode *val, void *rec)
 {
 	return get_list(ld, key, val, "domains", rec, app_add_domain);
+}
+
+static int
+app_take_domains(struct loader *ld, const struct ynode *key, const struct ynode *val,
+		 void *rec)
+{
+	return get_list(ld, key, val, "domains", rec, app_take_domain);
 }
 
 static int
@@ -498,7 +824,286 @@ app_notes(struct loader *ld, const struct ynode *key, const struct ynode *val, v
 	return get_text(ld, key, val, 1, &((struct sig_app_rec *)rec)->notes);
 }
 
-/* One row per key of an app; a new key (risk facts, ...) is one row more. */
+/* ---- risk facts (signatures/RISK.md) ---------------------------------- */
+
+/* One fact while it is read; it replaces the app's only when all is well. */
+struct fact_ctx {
+	enum sig_fact_id id;
+	struct sig_fact fact;
+	char what[48]; /* risk fact "mfa" */
+};
+
+/* Appends a copy of text to a list fact. */
+static int
+fact_add_item(struct loader *ld, struct sig_fact *fact, const struct ynode *item)
+{
+	char **items = realloc(fact->items, (fact->n_items + 1) * sizeof(*items));
+
+	if (!items)
+		return load_fail(ld, item->line, "out of memory");
+	fact->items = items;
+	fact->items[fact->n_items] = strdup(item->text);
+	if (!fact->items[fact->n_items])
+		return load_fail(ld, item->line, "out of memory");
+	fact->n_items++;
+	return 0;
+}
+
+static int
+items_have(const struct sig_fact *fact, const char *item)
+{
+	for (size_t i = 0; i < fact->n_items; i++)
+		if (strcmp(fact->items[i], item) == 0)
+			return 1;
+	return 0;
+}
+
+/* Checks item against the vocabulary of list fact id: 0 or -1 (reported). */
+static int
+fact_item_check(struct loader *ld, enum sig_fact_id id, const struct ynode *item)
+{
+	char q[96];
+	const char *why;
+
+	yaml_quote(q, sizeof(q), item->text, item->len);
+	switch (id) {
+	case SIG_FACT_SSO:
+		for (size_t i = 0; i < sizeof(sso_methods) / sizeof(sso_methods[0]); i++)
+			if (strcmp(item->text, sso_methods[i]) == 0)
+				return 0;
+		return load_fail(ld, item->line, "unknown sso method %s (expected saml, oidc)", q);
+	case SIG_FACT_CERTIFICATIONS:
+		if (sig_certification_valid(item->text))
+			return 0;
+		return load_fail(ld, item->line, "unknown certification %s (expected %s)", q,
+				 sig_certification_names());
+	case SIG_FACT_DATA_RESIDENCY:
+		why = sig_region_problem(item->text);
+		if (!why)
+			return 0;
+		return load_fail(ld, item->line, "data_residency %s %s", q, why);
+	default:
+		return load_fail(ld, item->line, "risk fact \"%s\" has no items",
+				 sig_fact_name(id));
+	}
+}
+
+static int
+fact_value_list(struct loader *ld, struct fact_ctx *c, const struct ynode *val)
+{
+	static const char *const expected[SIG_FACT_COUNT] = {
+		[SIG_FACT_SSO] = "saml, oidc",
+		[SIG_FACT_CERTIFICATIONS] = "soc2, iso27001, ...",
+		[SIG_FACT_DATA_RESIDENCY] = "eu, us, ...",
+	};
+	int bad = 0;
+
+	if (val->type == YNODE_SCALAR && !val->is_null && strcmp(val->text, "none") == 0) {
+		c->fact.known = 1; /* stated: there is none */
+		return 0;
+	}
+	if (val->type != YNODE_SEQ)
+		return load_fail(ld, val->line, "value of %s must be a list (%s) or none",
+				 c->what, expected[c->id]);
+	if (val->n_kids == 0)
+		return load_fail(ld, val->line,
+				 "value of %s is an empty list: write none to state that there is none",
+				 c->what);
+	if (val->n_kids > SIG_ITEMS_MAX)
+		return load_fail(ld, val->line, "value of %s has more than %u items", c->what,
+				 SIG_ITEMS_MAX);
+	for (size_t i = 0; i < val->n_kids; i++) {
+		const struct ynode *item = val->kids[i];
+		int r = 0;
+		if (item->type != YNODE_SCALAR || item->is_null || item->len == 0 ||
+		    strlen(item->text) != item->len)
+			r = load_fail(ld, item->line, "value of %s must be a list of names (%s)",
+				      c->what, expected[c->id]);
+		else if (strcmp(item->text, "none") == 0)
+			r = load_fail(ld, item->line,
+				      "none in the list of %s: write none alone, not in a list",
+				      c->what);
+		else if (items_have(&c->fact, item->text))
+			r = load_fail(ld, item->line, "\"%s\" is listed twice in %s", item->text,
+				      c->what);
+		else if (fact_item_check(ld, c->id, item) < 0)
+			r = -1;
+		else
+			r = fact_add_item(ld, &c->fact, item);
+		if (r < 0) {
+			if (!ld->lint)
+				return -1;
+			bad = 1;
+		}
+	}
+	if (bad)
+		return -1;
+	c->fact.known = 1;
+	return 0;
+}
+
+static int
+fact_value(struct loader *ld, const struct ynode *key, const struct ynode *val, void *vctx)
+{
+	struct fact_ctx *c = vctx;
+	enum sig_fact_type type = fact_schema[c->id].type;
+	char q[96];
+
+	if (type == SIG_FACT_LIST)
+		return fact_value_list(ld, c, val);
+	if (val->type != YNODE_SCALAR || val->is_null || strlen(val->text) != val->len) {
+		static const char *const want[] = {
+			[SIG_FACT_BOOL] = "yes or no",
+			[SIG_FACT_TRAINING] = "yes, no or opt-out",
+			[SIG_FACT_COUNTRY] = "an ISO 3166-1 alpha-2 country code",
+		};
+		return load_fail(ld, val->line, "value of %s must be %s", c->what, want[type]);
+	}
+	yaml_quote(q, sizeof(q), val->text, val->len);
+	if (type == SIG_FACT_COUNTRY) {
+		if (sig_country_valid(val->text)) {
+			memcpy(c->fact.country, val->text, 3);
+			c->fact.known = 1;
+			return 0;
+		}
+		/* code_in ignores case: a valid code in lower case gets its hint */
+		if (val->len == 2 && code_in(iso_countries, val->text))
+			return load_fail(ld, val->line, "%s %s must be upper case (%c%c)",
+					 sig_fact_name(c->id), q, toupper((unsigned char)val->text[0]),
+					 toupper((unsigned char)val->text[1]));
+		return load_fail(ld, val->line, "%s %s is not an ISO 3166-1 alpha-2 country code%s",
+				 sig_fact_name(c->id), q, country_hint(val->text));
+	}
+	if (strcmp(val->text, "yes") == 0 || strcmp(val->text, "true") == 0)
+		c->fact.answer = SIG_YES;
+	else if (strcmp(val->text, "no") == 0 || strcmp(val->text, "false") == 0)
+		c->fact.answer = SIG_NO;
+	else if (type == SIG_FACT_TRAINING && strcmp(val->text, "opt-out") == 0)
+		c->fact.answer = SIG_OPT_OUT;
+	else
+		return load_fail(ld, val->line, "value of %s must be %s, not %s", c->what,
+				 type == SIG_FACT_TRAINING ? "yes, no or opt-out" : "yes or no", q);
+	c->fact.known = 1;
+	return 0;
+}
+
+static int
+fact_source(struct loader *ld, const struct ynode *key, const struct ynode *val, void *vctx)
+{
+	struct fact_ctx *c = vctx;
+	const char *why;
+	char q[96];
+
+	if (get_text(ld, key, val, 0, &c->fact.source) < 0)
+		return -1;
+	why = url_problem(val->text, val->len);
+	if (why) {
+		free(c->fact.source);
+		c->fact.source = NULL;
+		return load_fail(ld, val->line, "source %s of %s %s",
+				 yaml_quote(q, sizeof(q), val->text, val->len), c->what, why);
+	}
+	return 0;
+}
+
+static int
+fact_checked(struct loader *ld, const struct ynode *key, const struct ynode *val, void *vctx)
+{
+	struct fact_ctx *c = vctx;
+	char q[96];
+
+	if (get_text(ld, key, val, 0, &c->fact.checked) < 0)
+		return -1;
+	if (!is_date(val->text, val->len))
+		return load_fail(ld, val->line,
+				 "checked %s of %s must be a date YYYY-MM-DD (the day the source was read)",
+				 yaml_quote(q, sizeof(q), val->text, val->len), c->what);
+	return 0;
+}
+
+static int
+fact_note(struct loader *ld, const struct ynode *key, const struct ynode *val, void *vctx)
+{
+	return get_text(ld, key, val, 0, &((struct fact_ctx *)vctx)->fact.note);
+}
+
+/* value and source are required, checked in risk_fact with messages of
+ * their own at the fact's line. */
+static const struct field fact_fields[] = {
+	{ "value", 0, fact_value },
+	{ "source", 0, fact_source },
+	{ "checked", 0, fact_checked },
+	{ "note", 0, fact_note },
+};
+
+/* One fact of "risk:": {value: ..., source: https://...}. */
+static int
+risk_fact(struct loader *ld, const struct ynode *key, const struct ynode *val, void *vrec)
+{
+	struct sig_app_rec *rec = vrec;
+	struct fact_ctx c;
+	int bad;
+
+	memset(&c, 0, sizeof(c));
+	for (c.id = 0; c.id < SIG_FACT_COUNT; c.id++)
+		if (strcmp(fact_schema[c.id].name, key->text) == 0)
+			break;
+	if (c.id == SIG_FACT_COUNT) /* walk_mapping checked the name */
+		return load_fail(ld, key->line, "unknown risk fact");
+	snprintf(c.what, sizeof(c.what), "risk fact \"%s\"", key->text);
+	if (val->type != YNODE_MAP)
+		return load_fail(ld, key->line,
+				 "%s must be a mapping {value: ..., source: https://...}: every fact "
+				 "names the page where it is published",
+				 c.what);
+	bad = walk_mapping(ld, val, fact_fields, sizeof(fact_fields) / sizeof(fact_fields[0]),
+			   c.what, &c) < 0;
+	if (!ynode_map_get(val, "value") && (!bad || ld->lint)) {
+		load_fail(ld, key->line, "%s has no \"value\"", c.what);
+		bad = 1;
+	}
+	if (!ynode_map_get(val, "source") && (!bad || ld->lint)) {
+		load_fail(ld, key->line,
+			  "%s has no \"source\" (every fact names the https page where the vendor "
+			  "publishes it)", c.what);
+		bad = 1;
+	}
+	if (bad) {
+		sig_fact_clear(&c.fact);
+		return -1;
+	}
+	sig_fact_clear(&rec->pub.risk[c.id]);
+	rec->pub.risk[c.id] = c.fact;
+	rec->fact_pos[c.id].file = ld->file;
+	rec->fact_pos[c.id].line = key->line;
+	return 0;
+}
+
+static const struct field risk_fields[] = {
+	{ "hq_country", 0, risk_fact },
+	{ "sso", 0, risk_fact },
+	{ "mfa", 0, risk_fact },
+	{ "certifications", 0, risk_fact },
+	{ "data_residency", 0, risk_fact },
+	{ "trains_on_customer_data", 0, risk_fact },
+	{ "e2ee", 0, risk_fact },
+	{ "public_link_sharing", 0, risk_fact },
+};
+
+static int
+app_risk(struct loader *ld, const struct ynode *key, const struct ynode *val, void *rec)
+{
+	if (val->type != YNODE_MAP)
+		return load_fail(ld, val->line, "\"risk\" must be a mapping of facts (%s, %s, ...)",
+				 fact_schema[0].name, fact_schema[1].name);
+	return walk_mapping(ld, val, risk_fields, sizeof(risk_fields) / sizeof(risk_fields[0]),
+			    "risk", rec);
+}
+
+/* ---- apps, continued ------------------------------------------------- */
+
+/* One row per key of an app; a new key is one row more. Local files also
+ * have take_domains. */
 static const struct field app_fields[] = {
 	{ "slug", 1, app_slug },
 	{ "name", 1, app_name },
@@ -508,13 +1113,17 @@ static const struct field app_fields[] = {
 	{ "ip_ranges", 0, app_ranges },
 	{ "ndpi", 0, app_ndpi },
 	{ "notes", 0, app_notes },
+	{ "risk", 0, app_risk },
+	{ "take_domains", 0, app_take_domains }, /* local files only: the last row */
 };
+#define N_APP_FIELDS (sizeof(app_fields) / sizeof(app_fields[0]))
 
 static int
 load_app(struct loader *ld, const struct ynode *map)
 {
 	struct sig_app_rec *rec;
 	const struct sig_app_rec *dup;
+	int bad;
 
 	if (map->type != YNODE_MAP)
 		return load_fail(ld, map->line, "an app must be a mapping");
@@ -523,27 +1132,101 @@ load_app(struct loader *ld, const struct ynode *map)
 		return load_fail(ld, map->line, "out of memory");
 	rec->pub.file = (char *)ld->file;
 	rec->pub.line = map->line;
-	if (walk_mapping(ld, map, app_fields, sizeof(app_fields) / sizeof(app_fields[0]),
-			 "app", rec) < 0)
+	rec->pub.local = ld->local;
+	bad = walk_mapping(ld, map, app_fields, ld->local ? N_APP_FIELDS : N_APP_FIELDS - 1,
+			   "app", rec) < 0;
+	/* In lint mode a broken app with a good slug is kept for the checks
+	 * across apps (a duplicate slug, a domain claimed twice). */
+	if (bad && (!ld->lint || !rec->pub.slug))
 		goto fail;
-	if (rec->pub.n_domains + rec->pub.n_ranges + rec->pub.n_ndpi == 0) {
+	if (!bad && rec->pub.n_domains + rec->pub.n_ranges + rec->pub.n_ndpi == 0) {
 		load_fail(ld, map->line,
 			  "app \"%s\" needs at least one of domains, ip_ranges and ndpi",
 			  rec->pub.slug);
-		goto fail;
+		if (!ld->lint)
+			goto fail;
+		bad = 1;
 	}
 	if (sig_db_add_app(ld->db, rec, &dup) < 0) {
 		if (dup)
-			load_fail(ld, map->line, "app \"%s\" is already defined (%s:%d)",
-				  rec->pub.slug, dup->pub.file, dup->pub.line);
+			load_fail(ld, map->line, "app \"%s\" is already defined (%s:%d)%s",
+				  rec->pub.slug, dup->pub.file, dup->pub.line,
+				  ld->local && !dup->pub.local
+					  ? "; to change a built-in app, list it under overrides"
+					  : "");
 		else
 			load_fail(ld, map->line, "out of memory or too many apps");
 		goto fail;
 	}
-	return 0;
+	return bad ? -1 : 0;
 fail:
 	sig_app_rec_free(rec);
 	return -1;
+}
+
+/* ---- local overrides ------------------------------------------------- */
+
+static int
+override_app(struct loader *ld, const struct ynode *key, const struct ynode *val, void *rec)
+{
+	return 0; /* found and checked before the walk */
+}
+
+/* What an override entry may change: the name, vendor, category and notes
+ * are replaced, risk facts replaced one by one, the lists added to. */
+static const struct field override_fields[] = {
+	{ "app", 1, override_app },
+	{ "name", 0, app_name },
+	{ "vendor", 0, app_vendor },
+	{ "category", 0, app_category },
+	{ "domains", 0, app_domains },
+	{ "take_domains", 0, app_take_domains },
+	{ "ip_ranges", 0, app_ranges },
+	{ "ndpi", 0, app_ndpi },
+	{ "notes", 0, app_notes },
+	{ "risk", 0, app_risk },
+};
+
+/* An entry of "overrides:" in a local file: {app: SLUG, <changes>}. */
+static int
+load_override(struct loader *ld, const struct ynode *map)
+{
+	const struct ynode *slug;
+	struct sig_app_rec *target;
+	char q[96];
+
+	if (map->type != YNODE_MAP)
+		return load_fail(ld, map->line, "an override must be a mapping");
+	slug = ynode_map_get(map, "app");
+	if (!slug)
+		return load_fail(ld, map->line,
+				 "override has no \"app\" (the slug of the built-in app it changes)");
+	if (slug->type != YNODE_SCALAR || slug->is_null || !is_slug(slug->text, slug->len))
+		return load_fail(ld, slug->line, "app %s of an override must be an app slug",
+				 slug->type == YNODE_SCALAR
+					 ? yaml_quote(q, sizeof(q), slug->text, slug->len)
+					 : "(a list or mapping)");
+	target = sig_db_find_app_rec(ld->db, slug->text);
+	if (!target)
+		return load_fail(ld, slug->line,
+				 "app \"%s\" is not defined: an override changes a built-in app "
+				 "(a new app goes under apps)", slug->text);
+	if (target->pub.local)
+		return load_fail(ld, slug->line,
+				 "app \"%s\" is a local app (%s:%d): change it there, not with an override",
+				 slug->text, target->pub.file, target->pub.line);
+	if (target->override_pos.file)
+		return load_fail(ld, slug->line, "app \"%s\" is already overridden (%s:%d)",
+				 slug->text, target->override_pos.file, target->override_pos.line);
+	if (map->n_kids <= 2)
+		return load_fail(ld, map->line, "the override of app \"%s\" changes nothing",
+				 slug->text);
+	target->override_pos.file = ld->file;
+	target->override_pos.line = map->line;
+	target->pub.overridden = 1;
+	return walk_mapping(ld, map, override_fields,
+			    sizeof(override_fields) / sizeof(override_fields[0]), "override",
+			    target);
 }
 
 /* ---- files ----------------------------------------------------------- */
@@ -551,57 +1234,92 @@ fail:
 static int
 load_tree(struct loader *ld, const struct ynode *root)
 {
-	int seen_cats = 0, seen_apps = 0;
+	int seen[3] = { 0, 0, 0 };
+	static const char *const keys[] = { "categories", "apps", "overrides" };
+	const size_t n_keys = ld->local ? 3 : 2;
+	int bad = 0;
 
 	if (!root || (root->type == YNODE_SCALAR && root->is_null))
 		return 0; /* an empty file */
 	if (root->type != YNODE_MAP)
 		return load_fail(ld, root->line,
-				 "the top level must be a mapping with \"categories\" and/or \"apps\"");
+				 ld->local ? "the top level must be a mapping with \"categories\", "
+					     "\"apps\" and/or \"overrides\""
+					   : "the top level must be a mapping with \"categories\" and/or \"apps\"");
 	for (size_t i = 0; i + 1 < root->n_kids; i += 2) {
 		const struct ynode *key = root->kids[i], *val = root->kids[i + 1];
-		int cats;
+		size_t which;
 		char q[96];
-		if (key->type == YNODE_SCALAR && strcmp(key->text, "categories") == 0)
-			cats = 1;
-		else if (key->type == YNODE_SCALAR && strcmp(key->text, "apps") == 0)
-			cats = 0;
-		else if (key->type == YNODE_SCALAR)
-			return load_fail(ld, key->line,
-					 "unknown key %s at the top level (expected categories, apps)",
-					 yaml_quote(q, sizeof(q), key->text, key->len));
-		else
-			return load_fail(ld, key->line, "top-level keys must be plain words");
-		if (cats ? seen_cats++ : seen_apps++)
-			return load_fail(ld, key->line, "key \"%s\" given twice at the top level",
-					 key->text);
+		for (which = 0; which < 3; which++)
+			if (key->type == YNODE_SCALAR && strcmp(key->text, keys[which]) == 0)
+				break;
+		if (key->type != YNODE_SCALAR) {
+			load_fail(ld, key->line, "top-level keys must be plain words");
+			goto next_bad;
+		}
+		if (which == 2 && !ld->local) {
+			load_fail(ld, key->line,
+				  "\"overrides\" belong in local signature files (signatures-local), "
+				  "not in the built-in ones");
+			goto next_bad;
+		}
+		if (which >= n_keys) {
+			load_fail(ld, key->line, "unknown key %s at the top level (expected %s)",
+				  yaml_quote(q, sizeof(q), key->text, key->len),
+				  ld->local ? "categories, apps, overrides" : "categories, apps");
+			goto next_bad;
+		}
+		if (seen[which]++) {
+			load_fail(ld, key->line, "key \"%s\" given twice at the top level",
+				  key->text);
+			goto next_bad;
+		}
 		if (val->type == YNODE_SCALAR && val->is_null)
 			continue; /* "apps:" with nothing yet */
-		if (val->type != YNODE_SEQ)
-			return load_fail(ld, val->line, "\"%s\" must be a list", key->text);
-		for (size_t k = 0; k < val->n_kids; k++)
-			if ((cats ? load_category(ld, val->kids[k]) : load_app(ld, val->kids[k])) < 0)
-				return -1;
+		if (val->type != YNODE_SEQ) {
+			load_fail(ld, val->line, "\"%s\" must be a list", key->text);
+			goto next_bad;
+		}
+		for (size_t k = 0; k < val->n_kids; k++) {
+			int r = which == 0   ? load_category(ld, val->kids[k])
+				: which == 1 ? load_app(ld, val->kids[k])
+					     : load_override(ld, val->kids[k]);
+			if (r < 0) {
+				if (!ld->lint)
+					return -1;
+				bad = 1;
+			}
+		}
+		continue;
+	next_bad:
+		if (!ld->lint)
+			return -1;
+		bad = 1;
 	}
-	return 0;
+	return bad ? -1 : 0;
 }
 
 static int
-load_file(sig_db *db, const char *path, char *err, size_t errlen)
+load_file(sig_db *db, const char *path, int local, char *err, size_t errlen)
 {
 	struct loader ld;
 	struct ynode *root = NULL;
+	char why[1024];
 	int rc = -1;
 
 	memset(&ld, 0, sizeof(ld));
 	ld.db = db;
 	ld.err = err;
 	ld.errlen = errlen;
+	ld.local = local;
+	ld.lint = sig_db_linting(db);
 	ld.file = sig_db_intern_file(db, path);
 	if (!ld.file)
-		return sig_errf(err, errlen, path, 0, "out of memory");
-	if (yaml_read_file(path, SIG_FILE_MAX, &root, err, errlen) < 0)
+		return sig_db_problem(db, err, errlen, path, 0, "out of memory");
+	if (yaml_read_file(path, SIG_FILE_MAX, &root, why, sizeof(why)) < 0) {
+		sig_db_report_line(db, err, errlen, why);
 		goto out;
+	}
 	rc = load_tree(&ld, root);
 out:
 	ynode_free(root);
@@ -636,19 +1354,23 @@ path_cmp(const void *a, const void *b)
 }
 
 /* Collects the YAML files under dir. Hidden entries (".git", editor
- * droppings) are skipped; symbolic links are followed to a bounded depth. */
+ * droppings) are skipped; symbolic links are followed to a bounded depth.
+ * In lint mode an entry that cannot be read is reported and skipped. */
 static int
-collect(const char *dir, int depth, struct path_list *out, char *err, size_t errlen)
+collect(sig_db *db, const char *dir, int depth, struct path_list *out, char *err,
+	size_t errlen)
 {
 	DIR *d;
 	struct dirent *de;
-	int rc = -1;
+	int rc = -1, bad = 0;
+	const int lint = sig_db_linting(db);
 
 	if (depth > DIR_DEPTH_MAX)
-		return sig_errf(err, errlen, dir, 0, "directories nested too deeply");
+		return sig_db_problem(db, err, errlen, dir, 0, "directories nested too deeply");
 	d = opendir(dir);
 	if (!d)
-		return sig_errf(err, errlen, dir, 0, "cannot open directory: %s", strerror(errno));
+		return sig_db_problem(db, err, errlen, dir, 0, "cannot open directory: %s",
+				      strerror(errno));
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		char path[PATH_MAX];
 		struct stat st;
@@ -657,29 +1379,39 @@ collect(const char *dir, int depth, struct path_list *out, char *err, size_t err
 			continue;
 		n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (n < 0 || (size_t)n >= sizeof(path)) {
-			sig_errf(err, errlen, dir, 0, "path too long");
-			goto out;
+			sig_db_problem(db, err, errlen, dir, 0, "path too long");
+			if (!lint)
+				goto out;
+			bad = 1;
+			continue;
 		}
 		if (stat(path, &st) < 0) {
-			sig_errf(err, errlen, path, 0, "cannot stat: %s", strerror(errno));
-			goto out;
+			sig_db_problem(db, err, errlen, path, 0, "cannot stat: %s", strerror(errno));
+			if (!lint)
+				goto out;
+			bad = 1;
+			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			if (collect(path, depth + 1, out, err, errlen) < 0)
-				goto out;
+			if (collect(db, path, depth + 1, out, err, errlen) < 0) {
+				if (!lint)
+					goto out;
+				bad = 1;
+			}
 			continue;
 		}
 		if (!S_ISREG(st.st_mode) || !has_yaml_suffix(de->d_name))
 			continue;
 		if (out->n >= DIR_FILES_MAX) {
-			sig_errf(err, errlen, dir, 0, "more than %u signature files", DIR_FILES_MAX);
+			sig_db_problem(db, err, errlen, dir, 0, "more than %u signature files",
+				       DIR_FILES_MAX);
 			goto out;
 		}
 		if (out->n == out->cap) {
 			size_t want = out->cap ? out->cap * 2 : 32;
 			char **v = realloc(out->v, want * sizeof(*v));
 			if (!v) {
-				sig_errf(err, errlen, dir, 0, "out of memory");
+				sig_db_problem(db, err, errlen, dir, 0, "out of memory");
 				goto out;
 			}
 			out->v = v;
@@ -687,52 +1419,78 @@ collect(const char *dir, int depth, struct path_list *out, char *err, size_t err
 		}
 		out->v[out->n] = strdup(path);
 		if (!out->v[out->n]) {
-			sig_errf(err, errlen, dir, 0, "out of memory");
+			sig_db_problem(db, err, errlen, dir, 0, "out of memory");
 			goto out;
 		}
 		out->n++;
 	}
 	if (errno) {
-		sig_errf(err, errlen, dir, 0, "cannot read directory: %s", strerror(errno));
+		sig_db_problem(db, err, errlen, dir, 0, "cannot read directory: %s",
+			       strerror(errno));
 		goto out;
 	}
-	rc = 0;
+	rc = bad ? -1 : 0;
 out:
 	closedir(d);
+	return rc;
+}
+
+/* A file, or every signature file of a directory in path order. */
+static int
+load_path(sig_db *db, const char *path, int local, char *err, size_t errlen)
+{
+	struct path_list files = { NULL, 0, 0 };
+	struct stat st;
+	int rc = -1, bad = 0;
+
+	if (err && errlen && !sig_db_linting(db))
+		err[0] = '\0'; /* lint mode: err keeps the first problem of all */
+	if (!db || !path)
+		return sig_errf(err, errlen, path ? path : "signatures", 0, "no database or path");
+	if (sig_db_is_finalized(db))
+		return sig_db_problem(db, err, errlen, path, 0, "database already finalized");
+	if (!local && sig_db_local_started(db))
+		return sig_db_problem(db, err, errlen, path, 0,
+				      "built-in signatures must be loaded before the local ones");
+	if (local)
+		sig_db_start_local(db);
+	if (stat(path, &st) < 0)
+		return sig_db_problem(db, err, errlen, path, 0, "cannot open: %s",
+				      strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return load_file(db, path, local, err, errlen);
+
+	if (collect(db, path, 0, &files, err, errlen) < 0) {
+		if (!sig_db_linting(db))
+			goto out;
+		bad = 1; /* what could be listed is still checked */
+	}
+	/* Whole paths in byte order: the same tree loads the same way on every
+	 * machine, whatever order readdir gives. */
+	if (files.n > 1)
+		qsort(files.v, files.n, sizeof(*files.v), path_cmp);
+	for (size_t i = 0; i < files.n; i++)
+		if (load_file(db, files.v[i], local, err, errlen) < 0) {
+			if (!sig_db_linting(db))
+				goto out;
+			bad = 1;
+		}
+	rc = bad ? -1 : 0;
+out:
+	for (size_t i = 0; i < files.n; i++)
+		free(files.v[i]);
+	free(files.v);
 	return rc;
 }
 
 int
 sig_db_load_path(sig_db *db, const char *path, char *err, size_t errlen)
 {
-	struct path_list files = { NULL, 0, 0 };
-	struct stat st;
-	int rc = -1;
+	return load_path(db, path, 0, err, errlen);
+}
 
-	if (err && errlen)
-		err[0] = '\0';
-	if (!db || !path)
-		return sig_errf(err, errlen, path ? path : "signatures", 0, "no database or path");
-	if (sig_db_is_finalized(db))
-		return sig_errf(err, errlen, path, 0, "database already finalized");
-	if (stat(path, &st) < 0)
-		return sig_errf(err, errlen, path, 0, "cannot open: %s", strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return load_file(db, path, err, errlen);
-
-	if (collect(path, 0, &files, err, errlen) < 0)
-		goto out;
-	/* Whole paths in byte order: the same tree loads the same way on every
-	 * machine, whatever order readdir gives. */
-	if (files.n > 1)
-		qsort(files.v, files.n, sizeof(*files.v), path_cmp);
-	for (size_t i = 0; i < files.n; i++)
-		if (load_file(db, files.v[i], err, errlen) < 0)
-			goto out;
-	rc = 0;
-out:
-	for (size_t i = 0; i < files.n; i++)
-		free(files.v[i]);
-	free(files.v);
-	return rc;
+int
+sig_db_load_overrides(sig_db *db, const char *path, char *err, size_t errlen)
+{
+	return load_path(db, path, 1, err, errlen);
 }

@@ -1,8 +1,9 @@
 /*
  * The SaaS signature database: apps (slug, name, vendor, category, the
- * domains, address ranges and nDPI protocols that identify them) loaded
- * from the YAML files of signatures/, and the matcher the agent and the
- * collector share: longest domain suffix, then address range, then nDPI.
+ * domains, address ranges and nDPI protocols that identify them, the risk
+ * facts a security team weighs) loaded from the YAML files of signatures/
+ * and from the organisation's local files, and the matcher the agent and
+ * the collector share: longest domain suffix, then address range, then nDPI.
  */
 #ifndef SHADOWMAP_SIG_H
 #define SHADOWMAP_SIG_H
@@ -25,6 +26,47 @@ struct sig_category {
 	char *description;
 };
 
+/*
+ * Risk facts (signatures/RISK.md): what a vendor publishes about an app,
+ * each with the https URL where it is published. A fact nobody has written
+ * down is unknown (known == 0), which is not the same as "no".
+ */
+enum sig_fact_id {
+	SIG_FACT_HQ_COUNTRY,		  /* country: ISO 3166-1 alpha-2 */
+	SIG_FACT_SSO,			  /* list: saml, oidc */
+	SIG_FACT_MFA,			  /* yes / no */
+	SIG_FACT_CERTIFICATIONS,	  /* list: soc2, iso27001, ... */
+	SIG_FACT_DATA_RESIDENCY,	  /* list: eu and lower-case country codes */
+	SIG_FACT_TRAINS_ON_CUSTOMER_DATA, /* yes / no / opt-out */
+	SIG_FACT_E2EE,			  /* yes / no */
+	SIG_FACT_PUBLIC_LINK_SHARING,	  /* yes / no */
+	SIG_FACT_COUNT
+};
+
+enum sig_fact_type {
+	SIG_FACT_BOOL,	   /* answer: SIG_NO or SIG_YES */
+	SIG_FACT_TRAINING, /* answer: SIG_NO, SIG_YES or SIG_OPT_OUT */
+	SIG_FACT_COUNTRY,  /* country */
+	SIG_FACT_LIST,	   /* items; "none" is a known fact with no items */
+};
+
+enum sig_answer {
+	SIG_NO = 0,
+	SIG_YES = 1,
+	SIG_OPT_OUT = 2, /* trains_on_customer_data: yes, unless the customer opts out */
+};
+
+struct sig_fact {
+	int known;	  /* 0: unknown; everything below is then empty */
+	int answer;	  /* SIG_FACT_BOOL and SIG_FACT_TRAINING */
+	char country[3];  /* SIG_FACT_COUNTRY: upper case, "US" */
+	char **items;	  /* SIG_FACT_LIST: lower case, each once; none: n_items 0 */
+	size_t n_items;
+	char *source;	  /* https URL where the vendor publishes it; never NULL when known */
+	char *checked;	  /* "YYYY-MM-DD" the source was read, or NULL */
+	char *note;	  /* one line for people ("SSO on the Enterprise plan"), or NULL */
+};
+
 struct sig_app {
 	size_t index; /* position in the database, stable until it is freed */
 	char *slug;
@@ -37,7 +79,10 @@ struct sig_app {
 	size_t n_ranges;
 	char **ndpi; /* nDPI protocol names, e.g. "Slack" */
 	size_t n_ndpi;
-	char *file; /* where it was defined */
+	struct sig_fact risk[SIG_FACT_COUNT]; /* indexed by enum sig_fact_id */
+	int local;	/* defined in a local file (sig_db_load_overrides) */
+	int overridden; /* a local file changed it (overrides:, take_domains:) */
+	char *file;	/* where it was defined */
 	int line;
 };
 
@@ -55,6 +100,16 @@ void sig_db_free(sig_db *db);
 int sig_db_load_path(sig_db *db, const char *path, char *err, size_t errlen);
 
 /*
+ * Loads the organisation's local signatures, a file or a directory as
+ * above, after every sig_db_load_path and before finalize. Local files may
+ * add categories and apps, change built-in apps under "overrides:", and
+ * move a domain from another app with "take_domains:"; a local app whose
+ * slug is already taken is still an error (signatures/README.md, "Local
+ * signatures"). Returns 0, or -1 with "file:line: reason" in err.
+ */
+int sig_db_load_overrides(sig_db *db, const char *path, char *err, size_t errlen);
+
+/*
  * Checks cross references (every app's category exists, no domain claimed
  * by two apps, no nDPI protocol mapped to two apps) and builds the indexes.
  * Must be called once after loading and before any match (until then, and
@@ -63,6 +118,28 @@ int sig_db_load_path(sig_db *db, const char *path, char *err, size_t errlen);
  * lookups below allocate nothing and may run in several threads at once.
  */
 int sig_db_finalize(sig_db *db, char *err, size_t errlen);
+
+/*
+ * The usual sequence in one call: a new database, path loaded, then
+ * local_path (NULL: none) as local signatures, finalized. Returns the
+ * database (caller frees with sig_db_free), or NULL with err set.
+ */
+sig_db *sig_db_open(const char *path, const char *local_path, char *err, size_t errlen);
+
+/*
+ * Lint mode, for "shadowmap-agent --check-signatures": with a handler set
+ * (before loading), every problem is passed to fn as one line
+ * "file:line: reason" (valid during the call only) and loading goes on with
+ * the next entry, key or file instead of stopping at the first; err still
+ * gets the first problem. Entries with a problem are left out or kept in
+ * part, so one typo is reported once, without follow-on errors where
+ * possible. Finalize then fails when any problem was reported: a linted
+ * database is for checking, not for matching.
+ */
+typedef void (*sig_problem_fn)(void *arg, const char *problem);
+void sig_db_set_problem_handler(sig_db *db, sig_problem_fn fn, void *arg);
+/* Problems reported so far in lint mode. */
+size_t sig_db_problem_count(const sig_db *db);
 
 /* The default signatures directory: $SHADOWMAP_SIGNATURES, the source tree's
  * signatures/ when it exists, else the installed copy. Static storage. */
@@ -74,6 +151,12 @@ const struct sig_app *sig_db_find_app(const sig_db *db, const char *slug);
 size_t sig_db_category_count(const sig_db *db);
 const struct sig_category *sig_db_category(const sig_db *db, size_t index);
 const struct sig_category *sig_db_find_category(const sig_db *db, const char *slug);
+
+/* A fact's YAML key ("hq_country") and its type; NULL / -1 out of range. */
+const char *sig_fact_name(enum sig_fact_id id);
+int sig_fact_type(enum sig_fact_id id);
+/* 1 when a known list fact holds item ("saml"), else 0. */
+int sig_fact_has(const struct sig_fact *fact, const char *item);
 
 /*
  * The app whose domain is the longest suffix of name on a label boundary

@@ -1,9 +1,10 @@
 /*
  * Unit tests of the signature database: loading the fixtures of
  * tests/unit/data/sig (good ones and one broken file per error class, each
- * error checked to the file and line), directory order, the matchers
- * against hand-picked cases and a brute-force reference, and the real
- * signatures/ directory when it has content.
+ * error checked to the file and line), risk facts, local overrides, lint
+ * mode (every problem, once), directory order, the matchers against
+ * hand-picked cases and a brute-force reference, and the real signatures/
+ * directory when it has content.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -538,6 +539,48 @@ static const struct bad_case {
 	{ "cross-range.yaml", AT_FINALIZE, 15,
 	  "range 2620:100:6000::/40 of app \"dropbox-paper\" is already claimed by app \"dropbox\" (" DATA
 	  "/bad/cross-range.yaml:10)" },
+	/* risk facts */
+	{ "risk-no-source.yaml", AT_LOAD, 11,
+	  "risk fact \"mfa\" has no \"source\" (every fact names the https page" },
+	{ "risk-http-source.yaml", AT_LOAD, 10,
+	  "source \"http://askbot.example/security\" of risk fact \"mfa\" must be an https:// URL" },
+	{ "risk-source-host.yaml", AT_LOAD, 10,
+	  "source \"https://192.0.2.1/security\" of risk fact \"mfa\" must have a domain name as host" },
+	{ "risk-unknown-fact.yaml", AT_LOAD, 10,
+	  "unknown key \"sos\" in risk (expected hq_country, sso, mfa, certifications, "
+	  "data_residency, trains_on_customer_data, e2ee, public_link_sharing)" },
+	{ "risk-no-value.yaml", AT_LOAD, 10, "risk fact \"mfa\" has no \"value\"" },
+	{ "risk-fact-unknown-key.yaml", AT_LOAD, 13,
+	  "unknown key \"chekced\" in risk fact \"mfa\" (expected value, source, checked, note)" },
+	{ "risk-fact-scalar.yaml", AT_LOAD, 10,
+	  "risk fact \"mfa\" must be a mapping {value: ..., source: https://...}" },
+	{ "risk-not-mapping.yaml", AT_LOAD, 10, "\"risk\" must be a mapping of facts" },
+	{ "risk-bad-country.yaml", AT_LOAD, 10,
+	  "hq_country \"UK\" is not an ISO 3166-1 alpha-2 country code (the United Kingdom is GB)" },
+	{ "risk-country-lower.yaml", AT_LOAD, 10, "hq_country \"us\" must be upper case (US)" },
+	{ "risk-bool-type.yaml", AT_LOAD, 10, "value of risk fact \"mfa\" must be yes or no" },
+	{ "risk-bool-word.yaml", AT_LOAD, 10,
+	  "value of risk fact \"e2ee\" must be yes or no, not \"maybe\"" },
+	{ "risk-trains-word.yaml", AT_LOAD, 10,
+	  "value of risk fact \"trains_on_customer_data\" must be yes, no or opt-out, not \"sometimes\"" },
+	{ "risk-list-scalar.yaml", AT_LOAD, 10,
+	  "value of risk fact \"sso\" must be a list (saml, oidc) or none" },
+	{ "risk-empty-list.yaml", AT_LOAD, 10,
+	  "value of risk fact \"sso\" is an empty list: write none to state that there is none" },
+	{ "risk-none-in-list.yaml", AT_LOAD, 10,
+	  "none in the list of risk fact \"data_residency\": write none alone" },
+	{ "risk-dup-item.yaml", AT_LOAD, 14, "\"saml\" is listed twice in risk fact \"sso\"" },
+	{ "risk-unknown-cert.yaml", AT_LOAD, 11,
+	  "unknown certification \"iso-27001\" (expected soc1, soc2, soc3, iso27001," },
+	{ "risk-residency-uk.yaml", AT_LOAD, 10,
+	  "data_residency \"uk\" is not a region: the United Kingdom is gb" },
+	{ "risk-bad-date.yaml", AT_LOAD, 10,
+	  "checked \"2025-02-30\" of risk fact \"mfa\" must be a date YYYY-MM-DD" },
+	{ "risk-dup-fact.yaml", AT_LOAD, 11, "key \"mfa\" given twice in risk" },
+	/* what only local files may do */
+	{ "take-domains-builtin.yaml", AT_LOAD, 9, "unknown key \"take_domains\" in app" },
+	{ "overrides-builtin.yaml", AT_LOAD, 3,
+	  "\"overrides\" belong in local signature files (signatures-local)" },
 };
 
 /* Checks err is exactly one line "path:line: ..." holding reason. */
@@ -913,6 +956,539 @@ test_default_dir(void **state)
 	assert_string_equal(sig_default_dir(), SOURCE_DIR "/signatures");
 }
 
+/* ---- risk facts ------------------------------------------------------ */
+
+static void
+test_risk_facts(void **state)
+{
+	sig_db *db = load_ok(DATA "/risk");
+	const struct sig_app *ask = sig_db_find_app(db, "askbot");
+	const struct sig_app *drop = sig_db_find_app(db, "dropzone");
+	const struct sig_app *chart = sig_db_find_app(db, "chartly");
+	const struct sig_fact *f;
+	(void)state;
+
+	assert_non_null(ask);
+	assert_non_null(drop);
+	assert_non_null(chart);
+
+	f = &ask->risk[SIG_FACT_HQ_COUNTRY];
+	assert_true(f->known);
+	assert_string_equal(f->country, "US");
+	assert_string_equal(f->source, "https://askbot.example/about");
+	assert_null(f->checked);
+	assert_null(f->note);
+	f = &ask->risk[SIG_FACT_SSO];
+	assert_int_equal(f->n_items, 2);
+	assert_string_equal(f->items[0], "saml");
+	assert_string_equal(f->items[1], "oidc");
+	assert_true(sig_fact_has(f, "oidc"));
+	assert_false(sig_fact_has(f, "ldap"));
+	assert_int_equal(ask->risk[SIG_FACT_MFA].answer, SIG_YES);
+	f = &ask->risk[SIG_FACT_CERTIFICATIONS];
+	assert_int_equal(f->n_items, 3);
+	assert_string_equal(f->items[2], "iso42001");
+	assert_string_equal(f->checked, "2025-03-01");
+	f = &ask->risk[SIG_FACT_DATA_RESIDENCY];
+	assert_true(sig_fact_has(f, "eu"));
+	assert_string_equal(f->source,
+			    "https://askbot.example/docs/data-residency?plan=enterprise#regions");
+	assert_string_equal(f->note, "EU residency on the Enterprise plan only");
+	assert_int_equal(ask->risk[SIG_FACT_TRAINS_ON_CUSTOMER_DATA].answer, SIG_OPT_OUT);
+	assert_true(ask->risk[SIG_FACT_E2EE].known);
+	assert_int_equal(ask->risk[SIG_FACT_E2EE].answer, SIG_NO);
+	assert_int_equal(ask->risk[SIG_FACT_PUBLIC_LINK_SHARING].answer, SIG_YES); /* true */
+
+	/* "none" is known and empty; an absent key is unknown */
+	f = &drop->risk[SIG_FACT_SSO];
+	assert_true(f->known);
+	assert_int_equal(f->n_items, 0);
+	assert_false(sig_fact_has(f, "saml"));
+	assert_true(drop->risk[SIG_FACT_CERTIFICATIONS].known);
+	assert_false(drop->risk[SIG_FACT_TRAINS_ON_CUSTOMER_DATA].known);
+	assert_null(drop->risk[SIG_FACT_TRAINS_ON_CUSTOMER_DATA].source);
+	assert_false(drop->risk[SIG_FACT_E2EE].known);
+	for (int i = 0; i < SIG_FACT_COUNT; i++)
+		assert_false(chart->risk[i].known);
+	/* plain local apps are neither local nor overridden */
+	assert_false(ask->local);
+	assert_false(ask->overridden);
+
+	/* the schema's names and types */
+	assert_string_equal(sig_fact_name(SIG_FACT_HQ_COUNTRY), "hq_country");
+	assert_string_equal(sig_fact_name(SIG_FACT_TRAINS_ON_CUSTOMER_DATA),
+			    "trains_on_customer_data");
+	assert_string_equal(sig_fact_name(SIG_FACT_PUBLIC_LINK_SHARING), "public_link_sharing");
+	assert_null(sig_fact_name(SIG_FACT_COUNT));
+	assert_int_equal(sig_fact_type(SIG_FACT_SSO), SIG_FACT_LIST);
+	assert_int_equal(sig_fact_type(SIG_FACT_MFA), SIG_FACT_BOOL);
+	assert_int_equal(sig_fact_type(SIG_FACT_TRAINS_ON_CUSTOMER_DATA), SIG_FACT_TRAINING);
+	assert_int_equal(sig_fact_type(SIG_FACT_HQ_COUNTRY), SIG_FACT_COUNTRY);
+	assert_int_equal(sig_fact_type(SIG_FACT_COUNT), -1);
+	assert_false(sig_fact_has(NULL, "saml"));
+	sig_db_free(db);
+}
+
+/* One fact in a file of its own: accepted (reason NULL) or the error. */
+static void
+check_fact(const char *fact, const char *reason)
+{
+	char yaml[4096], path[256], err[1024];
+
+	snprintf(yaml, sizeof(yaml),
+		 "categories: [{slug: c, name: C}]\napps:\n  - slug: a\n    name: A\n"
+		 "    vendor: V\n    category: c\n    domains: [a.example]\n    risk:\n"
+		 "      %s\n", fact);
+	load_text(yaml, path, sizeof(path), err, sizeof(err));
+	if (!reason) {
+		if (err[0])
+			fail_msg("%s: %s", fact, err);
+		return;
+	}
+	assert_error(err, path, 9, reason);
+}
+
+static void
+test_fact_variants(void **state)
+{
+	static const struct {
+		const char *fact, *reason;
+	} cases[] = {
+		/* sources */
+		{ "mfa: {value: yes, source: \"https://a.example\"}", NULL },
+		{ "mfa: {value: yes, source: \"https://a.example/x?y=1&z=%20#f\"}", NULL },
+		{ "mfa: {value: yes, source: \"https://sub_1.a-b.example/\"}", NULL },
+		{ "mfa: {value: yes, source: \"HTTPS://a.example/\"}", "must be an https:// URL" },
+		{ "mfa: {value: yes, source: \"ftp://a.example/\"}", "must be an https:// URL" },
+		{ "mfa: {value: yes, source: a.example/security}", "must be an https:// URL" },
+		{ "mfa: {value: yes, source: \"https://\"}", "has no host" },
+		{ "mfa: {value: yes, source: \"https:///x\"}", "has no host" },
+		{ "mfa: {value: yes, source: \"https://A.example/\"}", "must have a lower-case host" },
+		{ "mfa: {value: yes, source: \"https://u@a.example/\"}", "must not hold a user name" },
+		{ "mfa: {value: yes, source: \"https://a.example:8443/\"}", "must not name a port" },
+		{ "mfa: {value: yes, source: \"https://localhost/\"}", "must have a domain name as host" },
+		{ "mfa: {value: yes, source: \"https://[2001:db8::1]/\"}", "must have a domain name as host" },
+		{ "mfa: {value: yes, source: \"https://a.example/a b\"}", "printable ASCII without spaces" },
+		{ "mfa: {value: yes, source: \"https://a.example/\\u00e4\"}", "printable ASCII" },
+		{ "mfa: {value: yes, source: \"https://a.example/<x>\"}", "printable ASCII" },
+		{ "mfa: {value: yes, source: \"\"}", "\"source\" must not be empty" },
+		{ "mfa: {value: yes, source: [\"https://a.example\"]}", "\"source\" must be a string" },
+		/* values */
+		{ "mfa: {value: no, source: \"https://a.example\"}", NULL },
+		{ "mfa: {value: false, source: \"https://a.example\"}", NULL },
+		{ "mfa: {value: Yes, source: \"https://a.example\"}", "must be yes or no, not \"Yes\"" },
+		{ "mfa: {value: \"\", source: \"https://a.example\"}", "must be yes or no" },
+		{ "mfa: {value: ~, source: \"https://a.example\"}", "must be yes or no" },
+		{ "mfa: {value: opt-out, source: \"https://a.example\"}", "must be yes or no" },
+		{ "trains_on_customer_data: {value: opt-out, source: \"https://a.example\"}", NULL },
+		{ "hq_country: {value: NO, source: \"https://a.example\"}", NULL }, /* Norway */
+		{ "hq_country: {value: GB, source: \"https://a.example\"}", NULL },
+		{ "hq_country: {value: XX, source: \"https://a.example\"}", "is not an ISO 3166-1" },
+		{ "hq_country: {value: USA, source: \"https://a.example\"}", "is not an ISO 3166-1" },
+		{ "hq_country: {value: EL, source: \"https://a.example\"}", "(Greece is GR)" },
+		{ "hq_country: {value: [US], source: \"https://a.example\"}",
+		  "must be an ISO 3166-1 alpha-2 country code" },
+		{ "sso: {value: [oidc], source: \"https://a.example\"}", NULL },
+		{ "sso: {value: [SAML], source: \"https://a.example\"}", "unknown sso method \"SAML\"" },
+		{ "sso: {value: [saml, [oidc]], source: \"https://a.example\"}",
+		  "must be a list of names" },
+		{ "sso: {value: {saml: yes}, source: \"https://a.example\"}", "must be a list" },
+		{ "certifications: {value: none, source: \"https://a.example\"}", NULL },
+		{ "certifications: {value: [c5, hds, iso27017, iso27018], source: \"https://a.example\"}",
+		  NULL },
+		{ "certifications: {value: [hipaa], source: \"https://a.example\"}",
+		  "unknown certification \"hipaa\"" },
+		{ "data_residency: {value: [eu, us, gb, ch, au, jp, in], source: \"https://a.example\"}",
+		  NULL },
+		{ "data_residency: {value: none, source: \"https://a.example\"}", NULL },
+		{ "data_residency: {value: [EU], source: \"https://a.example\"}", "must be lower case" },
+		{ "data_residency: {value: [DE], source: \"https://a.example\"}", "must be lower case" },
+		{ "data_residency: {value: [emea], source: \"https://a.example\"}", "is not a region" },
+		{ "data_residency: {value: [xx], source: \"https://a.example\"}", "is not a region" },
+		{ "data_residency: {value: None, source: \"https://a.example\"}", "must be a list" },
+		/* the other keys of a fact */
+		{ "mfa: {value: yes, source: \"https://a.example\", checked: 2024-02-29, note: On all plans}",
+		  NULL },
+		{ "mfa: {value: yes, source: \"https://a.example\", checked: 2023-02-29}",
+		  "must be a date" },
+		{ "mfa: {value: yes, source: \"https://a.example\", checked: 2025-1-5}", "must be a date" },
+		{ "mfa: {value: yes, source: \"https://a.example\", checked: 1999-12-31}", "must be a date" },
+		{ "mfa: {value: yes, source: \"https://a.example\", note: \"two\\nlines\"}",
+		  "\"note\" holds a control character" },
+		{ "mfa: {}", "risk fact \"mfa\" has no \"value\"" },
+		{ "mfa: ~", "risk fact \"mfa\" must be a mapping" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_fact(cases[i].fact, cases[i].reason);
+	{
+		/* a URL of 2048 bytes passes, one more does not */
+		char fact[2200], url[2100];
+		memset(url, 'x', sizeof(url));
+		memcpy(url, "https://a.example/", 18);
+		url[2048] = '\0';
+		snprintf(fact, sizeof(fact), "mfa: {value: yes, source: \"%s\"}", url);
+		check_fact(fact, NULL);
+		url[2048] = 'x';
+		url[2049] = '\0';
+		snprintf(fact, sizeof(fact), "mfa: {value: yes, source: \"%s\"}", url);
+		check_fact(fact, "is longer than 2048 bytes");
+	}
+}
+
+/* Every code of the iso-codes package (when installed) is accepted, as a
+ * headquarters country and as a region, and the list holds no other. */
+static void
+test_country_codes(void **state)
+{
+	FILE *f = fopen("/usr/share/iso-codes/json/iso_3166-1.json", "r");
+	static char json[1 << 20];
+	char *yaml, path[256], err[1024];
+	size_t len, n_codes = 0, o;
+	(void)state;
+
+	if (!f)
+		skip();
+	len = fread(json, 1, sizeof(json) - 1, f);
+	fclose(f);
+	json[len] = '\0';
+	yaml = malloc(64 * 1024);
+	assert_non_null(yaml);
+	o = (size_t)snprintf(yaml, 64 * 1024,
+			     "categories: [{slug: c, name: C}]\napps:\n  - slug: a\n    name: A\n"
+			     "    vendor: V\n    category: c\n    domains: [a.example]\n    risk:\n"
+			     "      data_residency:\n        source: \"https://a.example\"\n"
+			     "        value:\n");
+	for (const char *p = json; (p = strstr(p, "\"alpha_2\": \"")) != NULL; p += 12) {
+		char lower[3] = { (char)(p[12] - 'A' + 'a'), (char)(p[13] - 'A' + 'a'), '\0' };
+		char fact[128];
+		o += (size_t)snprintf(yaml + o, 64 * 1024 - o, "          - %s\n", lower);
+		snprintf(fact, sizeof(fact), "hq_country: {value: %.2s, source: \"https://a.example\"}",
+			 p + 12);
+		check_fact(fact, NULL);
+		n_codes++;
+	}
+	assert_int_equal(n_codes, 249);
+	load_text(yaml, path, sizeof(path), err, sizeof(err));
+	if (err[0])
+		fail_msg("all regions: %s", err);
+	free(yaml);
+	/* and a few that are not assigned */
+	check_fact("hq_country: {value: XK, source: \"https://a.example\"}", "is not an ISO");
+	check_fact("hq_country: {value: AA, source: \"https://a.example\"}", "is not an ISO");
+	check_fact("hq_country: {value: ZZ, source: \"https://a.example\"}", "is not an ISO");
+}
+
+/* ---- local overrides ------------------------------------------------- */
+
+static void
+test_overrides(void **state)
+{
+	char err[1024];
+	sig_db *db = sig_db_new();
+	const struct sig_app *slack, *docs, *sheets, *wiki, *search;
+	(void)state;
+
+	assert_int_equal(sig_db_load_path(db, DATA "/good", err, sizeof(err)), 0);
+	if (sig_db_load_overrides(db, DATA "/local", err, sizeof(err)) != 0)
+		fail_msg("local: %s", err);
+	if (sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("finalize: %s", err);
+
+	/* built-in apps keep their places; local apps come after them */
+	assert_int_equal(sig_db_app_count(db), 8);
+	assert_string_equal(sig_db_app(db, 6)->slug, "corp-wiki");
+	assert_string_equal(sig_db_app(db, 7)->slug, "corp-sheets");
+	assert_int_equal(sig_db_category_count(db), 5);
+	assert_non_null(sig_db_find_category(db, "internal"));
+
+	/* an override changes what it names and adds to the lists */
+	slack = sig_db_find_app(db, "slack");
+	assert_string_equal(slack->category, "office");
+	assert_string_equal(slack->name, "Slack");
+	assert_int_equal(slack->n_domains, 4);
+	assert_string_equal(slack->domains[3], "slack.corp.example");
+	assert_true(slack->overridden);
+	assert_false(slack->local);
+	assert_string_equal(slack->file, DATA "/good/apps/slack.yml"); /* where it was defined */
+	assert_string_equal(slack->risk[SIG_FACT_SSO].source, "https://it.corp.example/vendors/slack");
+	assert_slug(name_slug(db, "chat.slack.corp.example"), "slack", "added domain");
+	assert_slug(name_slug(db, "slack.com"), "slack", "built-in domain");
+
+	/* take_domains moved sheets.google.com, and only it */
+	sheets = sig_db_find_app(db, "corp-sheets");
+	docs = sig_db_find_app(db, "google-docs");
+	assert_true(sheets->local);
+	assert_int_equal(sheets->n_domains, 1);
+	assert_int_equal(docs->n_domains, 1);
+	assert_string_equal(docs->domains[0], "docs.google.com");
+	assert_true(docs->overridden);
+	assert_slug(name_slug(db, "sheets.google.com"), "corp-sheets", "taken domain");
+	assert_slug(name_slug(db, "x.sheets.google.com"), "corp-sheets", "under a taken domain");
+	assert_slug(name_slug(db, "docs.google.com"), "google-docs", "domain not taken");
+	assert_slug(sig_match_ndpi(db, "GoogleDocs")->slug, "google-docs", "nDPI stays");
+
+	wiki = sig_db_find_app(db, "corp-wiki");
+	assert_true(wiki->local);
+	assert_false(wiki->overridden);
+	assert_string_equal(wiki->category, "internal");
+	assert_string_equal(addr_slug(db, "10.9.1.1"), "corp-wiki");
+	assert_string_equal(addr_slug(db, "10.8.1.1"), "bigcloud");
+
+	/* the second local file, later in path order */
+	search = sig_db_find_app(db, "google-search");
+	assert_string_equal(search->name, "Google (search and sign-in)");
+	assert_string_equal(search->category, "search");
+	assert_true(search->overridden);
+
+	/* untouched apps */
+	assert_false(sig_db_find_app(db, "tenant")->overridden);
+	sig_db_free(db);
+
+	/* sig_db_open does the same in one call */
+	db = sig_db_open(DATA "/good", DATA "/local", err, sizeof(err));
+	if (!db)
+		fail_msg("open: %s", err);
+	assert_slug(name_slug(db, "sheets.google.com"), "corp-sheets", "open");
+	sig_db_free(db);
+	db = sig_db_open(DATA "/good", NULL, err, sizeof(err));
+	assert_non_null(db);
+	assert_slug(name_slug(db, "sheets.google.com"), "google-docs", "open without local");
+	sig_db_free(db);
+	assert_null(sig_db_open(DATA "/bad/dup-app.yaml", NULL, err, sizeof(err)));
+	assert_error(err, DATA "/bad/dup-app.yaml", 8, "is already defined");
+	assert_null(sig_db_open(DATA "/good", DATA "/no-such-dir", err, sizeof(err)));
+	assert_string_equal(err, DATA "/no-such-dir: cannot open: No such file or directory");
+}
+
+static void collect_problem(void *arg, const char *problem);
+
+struct problems {
+	char lines[32][512];
+	size_t n;
+};
+
+/* Loads good/ and then text as a local file; returns the first error ("" if
+ * none). With lint, in lint mode: then every problem goes to *lint. */
+static const char *
+load_local_text_mode(const char *text, char *path, size_t path_size, char *err,
+		     size_t errlen, struct problems *lint)
+{
+	static unsigned seq;
+	sig_db *db = sig_db_new();
+	int n = snprintf(path, path_size, "%s/test_sig_local_%ld_%u.yaml",
+			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), seq++);
+	FILE *f;
+
+	assert_true(n > 0 && (size_t)n < path_size);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	err[0] = '\0';
+	if (lint)
+		sig_db_set_problem_handler(db, collect_problem, lint);
+	if (sig_db_load_path(db, DATA "/good", err, errlen) != 0)
+		fail_msg("good: %s", err);
+	if (sig_db_load_overrides(db, path, err, errlen) == 0 || lint)
+		(void)sig_db_finalize(db, err, errlen);
+	sig_db_free(db);
+	unlink(path);
+	return err;
+}
+
+static const char *
+load_local_text(const char *text, char *path, size_t path_size, char *err, size_t errlen)
+{
+	return load_local_text_mode(text, path, path_size, err, errlen, NULL);
+}
+
+static void
+test_override_errors(void **state)
+{
+	static const struct {
+		const char *text;
+		int line;
+		const char *reason;
+	} cases[] = {
+		/* a slug collision by accident stays an error */
+		{ "apps:\n  - slug: slack\n    name: Our Slack\n    vendor: V\n    category: chat\n"
+		  "    domains: [chat.corp.example]\n",
+		  2, "app \"slack\" is already defined (" DATA "/good/apps/slack.yml:3); to change a "
+		     "built-in app, list it under overrides" },
+		/* so does a domain claimed by a built-in app */
+		{ "apps:\n  - slug: our-chat\n    name: Our chat\n    vendor: V\n    category: chat\n"
+		  "    domains: [slack.com]\n",
+		  6, "domain \"slack.com\" of app \"our-chat\" is already claimed by app \"slack\" (" DATA
+		     "/good/apps/slack.yml:7); to move it to this app, list it under take_domains" },
+		{ "overrides:\n  - app: slack\n    domains: [docs.google.com]\n", 3,
+		  "domain \"docs.google.com\" of app \"slack\" is already claimed by app \"google-docs\" (" DATA
+		  "/good/apps/google.yaml:13)" },
+		{ "overrides:\n  - app: slack\n    domains: [slack.com]\n", 3,
+		  "domain \"slack.com\" is listed twice in this app (" DATA "/good/apps/slack.yml:7)" },
+		{ "overrides:\n  - app: slack\n    ndpi: [Slack]\n", 3,
+		  "nDPI protocol \"Slack\" is listed twice in this app (" DATA "/good/apps/slack.yml:8)" },
+		{ "overrides:\n  - app: slack\n    category: chatt\n", 3,
+		  "app \"slack\": unknown category \"chatt\"" },
+		{ "overrides:\n  - app: nope\n    category: chat\n", 2,
+		  "app \"nope\" is not defined: an override changes a built-in app" },
+		{ "overrides:\n  - category: chat\n", 2, "override has no \"app\"" },
+		{ "overrides:\n  - app: [slack]\n    category: chat\n", 2,
+		  "app (a list or mapping) of an override must be an app slug" },
+		{ "overrides:\n  - app: slack\n", 2, "the override of app \"slack\" changes nothing" },
+		{ "overrides:\n  - app: slack\n    name: A\n  - app: slack\n    vendor: B\n", 4,
+		  "app \"slack\" is already overridden (" },
+		{ "overrides:\n  - app: slack\n    slug: slack2\n", 3,
+		  "unknown key \"slug\" in override (expected app, name, vendor, category, domains, "
+		  "take_domains, ip_ranges, ndpi, notes, risk)" },
+		{ "overrides:\n  - app: slack\n    risk:\n      mfa: {value: yes}\n", 4,
+		  "risk fact \"mfa\" has no \"source\"" },
+		{ "overrides: [slack]\n", 1, "an override must be a mapping" },
+		{ "apps:\n  - slug: mine\n    name: Mine\n    vendor: V\n    category: chat\n"
+		  "    domains: [mine.example]\noverrides:\n  - app: mine\n    name: Still mine\n",
+		  8, "app \"mine\" is a local app (" },
+		{ "apps:\n  - slug: mine\n    name: Mine\n    vendor: V\n    category: chat\n"
+		  "    take_domains: [unclaimed.example]\n",
+		  6, "take_domains: domain \"unclaimed.example\" is not claimed by any other app" },
+		{ "apps:\n  - slug: mine\n    name: Mine\n    vendor: V\n    category: chat\n"
+		  "    domains: [slack.com]\n    take_domains: [slack.com]\n",
+		  7, "domain \"slack.com\" is listed twice in this app (line 6)" },
+		{ "apps:\n  - slug: mine\n    name: Mine\n    vendor: V\n    category: chat\n"
+		  "    domains: [mine.example]\n"
+		  "  - slug: yours\n    name: Yours\n    vendor: V\n    category: chat\n"
+		  "    take_domains: [mine.example]\n",
+		  11, "take_domains: domain \"mine.example\" belongs to local app \"mine\"" },
+		{ "overrides:\n  - app: slack\n    take_domains: [slack.com]\n", 3,
+		  "domain \"slack.com\" is listed twice in this app" },
+		{ "apps: []\nextra: 1\n", 2,
+		  "unknown key \"extra\" at the top level (expected categories, apps, overrides)" },
+		{ "[1]\n", 1,
+		  "the top level must be a mapping with \"categories\", \"apps\" and/or \"overrides\"" },
+		{ "categories:\n  - slug: chat\n    name: Chat again\n", 2,
+		  "category \"chat\" is already defined (" },
+	};
+	char path[256], err[1024];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct problems lint;
+		load_local_text(cases[i].text, path, sizeof(path), err, sizeof(err));
+		assert_error(err, path, cases[i].line, cases[i].reason);
+		/* lint mode finds the same problem first */
+		memset(&lint, 0, sizeof(lint));
+		load_local_text_mode(cases[i].text, path, sizeof(path), err, sizeof(err), &lint);
+		assert_true(lint.n >= 1);
+		assert_error(lint.lines[0], path, cases[i].line, cases[i].reason);
+		assert_error(err, path, cases[i].line, cases[i].reason);
+	}
+	/* fine: take a built-in domain, override a built-in app's risk facts,
+	 * add a category and use it in an override */
+	assert_string_equal(load_local_text("categories: [{slug: corp, name: Corp}]\n"
+					    "apps:\n  - slug: mine\n    name: Mine\n    vendor: V\n"
+					    "    category: corp\n    take_domains: [slack.com]\n"
+					    "overrides:\n  - app: tenant\n    category: corp\n"
+					    "    ip_ranges: [10.2.0.0/16]\n"
+					    "    risk: {e2ee: {value: no, source: \"https://t.example\"}}\n",
+					    path, sizeof(path), err, sizeof(err)),
+			    "");
+
+	/* built-in files cannot come after local ones */
+	{
+		sig_db *db = sig_db_new();
+		assert_int_equal(sig_db_load_overrides(db, DATA "/local/more", err, sizeof(err)), -1);
+		assert_error(err, DATA "/local/more/names.yaml", 3,
+			     "app \"google-search\" is not defined");
+		assert_int_equal(sig_db_load_path(db, DATA "/good", err, sizeof(err)), -1);
+		assert_string_equal(err, DATA "/good: built-in signatures must be loaded before the "
+					      "local ones");
+		sig_db_free(db);
+	}
+}
+
+/* ---- lint mode ------------------------------------------------------- */
+
+static void
+collect_problem(void *arg, const char *problem)
+{
+	struct problems *p = arg;
+
+	assert_null(strchr(problem, '\n'));
+	if (p->n < 32)
+		snprintf(p->lines[p->n], sizeof(p->lines[0]), "%s", problem);
+	p->n++;
+}
+
+static void
+test_lint_all_problems(void **state)
+{
+	static const char *const want[] = {
+		DATA "/lint/a.yaml:6: slug \"Files\" must be 1 to 64 characters",
+		DATA "/lint/a.yaml:13: domain \"Chatty.example\" is not lower case",
+		DATA "/lint/a.yaml:15: risk fact \"mfa\" has no \"source\"",
+		DATA "/lint/a.yaml:16: source \"http://chatty.example/sso\" of risk fact \"sso\" must be an https:// URL",
+		DATA "/lint/a.yaml:22: ip range \"10.0.0.1/8\" has host bits set",
+		DATA "/lint/b.yaml:3: app \"chatty\" is already defined (" DATA "/lint/a.yaml:9)",
+		DATA "/lint/b.yaml:16: category \"Chat\" must be 1 to 64 characters",
+		DATA "/lint/c.yaml:3: YAML syntax error",
+		DATA "/lint/b.yaml:11: app \"lonely\": unknown category \"chta\"",
+		DATA "/lint/a.yaml:21: domain \"chatty.example\" of app \"chatty2\" is already claimed "
+		     "by app \"chatty\" (" DATA "/lint/a.yaml:13)",
+		DATA "/lint/d.yaml:7: domain \"chatty.example\" of app \"after\" is already claimed "
+		     "by app \"chatty\" (" DATA "/lint/a.yaml:13)",
+	};
+	const size_t n_want = sizeof(want) / sizeof(want[0]);
+	struct problems got;
+	char err[1024];
+	sig_db *db = sig_db_new();
+	(void)state;
+
+	memset(&got, 0, sizeof(got));
+	sig_db_set_problem_handler(db, collect_problem, &got);
+	assert_int_equal(sig_db_load_path(db, DATA "/lint", err, sizeof(err)), -1);
+	assert_int_equal(sig_db_finalize(db, err, sizeof(err)), -1);
+	for (size_t i = 0; i < got.n && i < n_want; i++)
+		if (strncmp(got.lines[i], want[i], strlen(want[i])) != 0)
+			fail_msg("problem %zu:\n  got  %s\n  want %s...", i, got.lines[i], want[i]);
+	if (got.n != n_want)
+		fail_msg("%zu problems, want %zu (last: %s)", got.n, n_want,
+			 got.n ? got.lines[got.n < 32 ? got.n - 1 : 31] : "-");
+	assert_int_equal(sig_db_problem_count(db), n_want);
+	/* err keeps the first problem; nothing matches */
+	assert_true(strncmp(err, want[0], strlen(want[0])) == 0);
+	assert_null(sig_match_name(db, "chatty.example", NULL));
+	sig_db_free(db);
+
+	/* a clean tree in lint mode: no problem, and a usable database */
+	db = sig_db_new();
+	memset(&got, 0, sizeof(got));
+	sig_db_set_problem_handler(db, collect_problem, &got);
+	assert_int_equal(sig_db_load_path(db, DATA "/good", err, sizeof(err)), 0);
+	assert_int_equal(sig_db_load_overrides(db, DATA "/local", err, sizeof(err)), 0);
+	assert_int_equal(sig_db_finalize(db, err, sizeof(err)), 0);
+	assert_int_equal(got.n, 0);
+	assert_int_equal(sig_db_problem_count(db), 0);
+	assert_slug(name_slug(db, "sheets.google.com"), "corp-sheets", "lint mode, clean");
+	sig_db_free(db);
+
+	/* every bad fixture in lint mode: its expected problem comes first */
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		char path[512], prefix[600];
+		snprintf(path, sizeof(path), DATA "/bad/%s", bad_cases[i].file);
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, bad_cases[i].line);
+		db = sig_db_new();
+		memset(&got, 0, sizeof(got));
+		sig_db_set_problem_handler(db, collect_problem, &got);
+		(void)sig_db_load_path(db, path, err, sizeof(err));
+		assert_int_equal(sig_db_finalize(db, err, sizeof(err)), -1);
+		if (got.n == 0 || strncmp(got.lines[0], prefix, strlen(prefix)) != 0 ||
+		    !strstr(got.lines[0], bad_cases[i].reason))
+			fail_msg("%s in lint mode: %s", bad_cases[i].file,
+				 got.n ? got.lines[0] : "no problem");
+		sig_db_free(db);
+	}
+}
+
 /* ---- the real signatures --------------------------------------------- */
 
 /* The longest prefix among app's ranges that holds addr (0: none). */
@@ -1016,6 +1592,12 @@ main(void)
 		cmocka_unit_test(test_small_files),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_default_dir),
+		cmocka_unit_test(test_risk_facts),
+		cmocka_unit_test(test_fact_variants),
+		cmocka_unit_test(test_country_codes),
+		cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_override_errors),
+		cmocka_unit_test(test_lint_all_problems),
 		cmocka_unit_test(test_real_signatures),
 	};
 
