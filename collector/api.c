@@ -5,11 +5,16 @@
  * handle serves one request at a time, and there are never more of them
  * than requests at once (at most the server's worker threads).
  *
+ * Batches are written by one thread with a handle of its own (the writer,
+ * below): request threads parse and validate, the writer stores what is
+ * queued in one transaction (group commit) and answers.
+ *
  * Each store handle maps new usage with the signatures it was last given
  * (store_remap), and keeps a pointer to them: so a handle holds a reference
  * to the knowledge those signatures belong to, and is brought up to date
  * before its next use after a reload.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -363,6 +369,32 @@ struct pooled {
 	struct pooled *next;
 };
 
+struct ingest_job;
+
+/* Batches waiting for the writer, and the writer. */
+struct ingest_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* for the writer: a job, or stop */
+	pthread_cond_t room; /* for request threads: room in the queue */
+	struct ingest_job *head, *tail;
+	size_t n_jobs, n_records;
+	int closed;          /* no new jobs (api_quiesce) */
+	int new_knowledge;   /* the writer's handle is to take it */
+	int stop;            /* the writer empties the queue and exits */
+	int running;         /* the thread was started */
+	struct timespec last_push; /* when the last job came (monotonic) */
+	pthread_t thread;
+	struct pooled *w;    /* the writer's store handle, its thread's alone */
+
+	/* the checkpointer: copies the WAL into the database file so that
+	 * the writer's thread need not */
+	pthread_cond_t ckpt_work;
+	int ckpt_wanted;
+	int ckpt_running;
+	pthread_t ckpt_thread;
+	struct store *ckpt_st; /* its thread's alone */
+};
+
 struct api {
 	char *db_path;
 	int64_t db_max_bytes;
@@ -370,7 +402,11 @@ struct api {
 	struct api_knowledge *cur; /* under lock */
 	struct pooled *idle;       /* under lock */
 	struct log_ratelimit auth_log; /* under lock */
+	struct ingest_queue q;
 };
+
+static int writer_start(struct api *a, char *err, size_t errlen);
+static void writer_stop(struct api *a);
 
 static struct api_knowledge *
 current_knowledge(struct api *a)
@@ -457,6 +493,7 @@ api_new(const char *db_path, int64_t db_max_bytes, struct api_knowledge *k, char
 {
 	struct api *a = calloc(1, sizeof(*a));
 	struct pooled *p;
+	pthread_condattr_t ca;
 
 	if (!a || !(a->db_path = strdup(db_path))) {
 		snprintf(err, errlen, "out of memory");
@@ -465,17 +502,30 @@ api_new(const char *db_path, int64_t db_max_bytes, struct api_knowledge *k, char
 		return NULL;
 	}
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->q.lock, NULL);
+	/* timed waits on a monotonic clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->q.work, &ca);
+	pthread_cond_init(&a->q.room, &ca);
+	pthread_cond_init(&a->q.ckpt_work, NULL);
+	pthread_condattr_destroy(&ca);
 	a->db_max_bytes = db_max_bytes;
 	a->cur = k;
 	a->auth_log.interval = 10;
 	/* one handle now: a database that cannot be opened fails the start,
-	 * and stored usage is mapped before the first request */
+	 * and stored usage is mapped before the first request; the writer
+	 * takes it */
 	p = pool_acquire(a, err, errlen);
 	if (!p) {
 		api_free(a);
 		return NULL;
 	}
 	pool_release(a, p);
+	if (writer_start(a, err, errlen) < 0) {
+		api_free(a);
+		return NULL;
+	}
 	return a;
 }
 
@@ -517,6 +567,12 @@ api_set_knowledge(struct api *a, struct api_knowledge *k, char *err, size_t errl
 		pool_release(a, list);
 		list = next;
 	}
+	/* the writer's handle takes it when the writer is idle, or before its
+	 * next group */
+	pthread_mutex_lock(&a->q.lock);
+	a->q.new_knowledge = 1;
+	pthread_cond_signal(&a->q.work);
+	pthread_mutex_unlock(&a->q.lock);
 	api_knowledge_release(old);
 	return rc;
 }
@@ -526,12 +582,17 @@ api_free(struct api *a)
 {
 	if (!a)
 		return;
+	writer_stop(a);
 	while (a->idle) {
 		struct pooled *next = a->idle->next;
 		pooled_close(a->idle);
 		a->idle = next;
 	}
 	api_knowledge_release(a->cur);
+	pthread_cond_destroy(&a->q.ckpt_work);
+	pthread_cond_destroy(&a->q.room);
+	pthread_cond_destroy(&a->q.work);
+	pthread_mutex_destroy(&a->q.lock);
 	pthread_mutex_destroy(&a->lock);
 	free(a->db_path);
 	free(a);
@@ -1010,7 +1071,370 @@ handle_healthz(struct api *a, struct http_response *resp)
 	respond_json(resp, 503, doc);
 }
 
-/* ---- ingest ---- */
+/* ---- ingest: the writer and its queue ---- */
+
+/*
+ * Group commit. A request thread parses and validates its batch, queues it
+ * and parks its request (http_request_defer), so that its worker thread
+ * goes on with other connections. The writer takes what is queued (up to a
+ * group's bounds), stores it with store_ingest_group in one transaction
+ * and one fsync, and only then answers each request: a batch is
+ * acknowledged once durable and never before. The roll-up, which no batch
+ * should wait for, is folded in small steps while the queue is empty.
+ */
+
+/* A group: enough batches that one commit serves many, few enough that
+ * the first does not wait long for the last. */
+#define GROUP_BATCHES_MAX 64
+#define GROUP_RECORDS_MAX 50000
+/* The queue: a few seconds of work. A batch that finds it full waits for
+ * room (backpressure: its worker thread reads nothing else meanwhile) and
+ * after QUEUE_WAIT_SEC is refused, 503 with a Retry-After. */
+#define QUEUE_BATCHES_MAX 256
+#define QUEUE_RECORDS_MAX 250000
+#define QUEUE_WAIT_SEC 5
+#define RETRY_AFTER_SEC 5
+/* The roll-up is folded ROLLUP_STEP_ROWS raw rows at a time (a batch that
+ * comes meanwhile waits for one step at most) once ROLLUP_IDLE_ROWS wait
+ * and no batch came for ROLLUP_QUIET_MS: a gap between two batches is no
+ * time for it. Under a load that never pauses, raw rows wait until there
+ * are ROLLUP_BUSY_ROWS; from then on each group's rows are folded before
+ * the next group, so that they do not pile up for ever. */
+/* The writer's page cache: a roll-up step dirties a page per row when rows
+ * do not fold together, and a page that does not stay in the cache until
+ * the commit is written to the WAL twice. */
+#define WRITER_CACHE_KIB 65536
+/* The checkpointer is asked to copy the WAL to the database once it holds
+ * CHECKPOINT_PAGES (SQLite's own default for automatic checkpoints). Past
+ * CHECKPOINT_PAGES_MAX (256 MiB) the writer copies it itself: the WAL
+ * starts afresh only after a checkpoint that copied all of it, which one
+ * running beside a busy writer may never do. */
+#define CHECKPOINT_PAGES 1000
+#define CHECKPOINT_PAGES_MAX 65536
+#define ROLLUP_STEP_ROWS 5000
+#define ROLLUP_IDLE_ROWS 5000
+#define ROLLUP_BUSY_ROWS 500000
+#define ROLLUP_QUIET_MS 50
+
+enum { QUEUE_OK = 0, QUEUE_CLOSED = -1, QUEUE_FULL = -2 };
+
+/* A parsed batch on its way to the store. */
+struct ingest_job {
+	struct ingest_job *next;
+	struct http_request *req; /* answered by the writer */
+	struct batch *b;          /* holds the records */
+	struct store_batch sb;    /* agent: the request's token name */
+	char error[256];          /* why the store failed it */
+};
+
+static void
+job_free(struct ingest_job *job)
+{
+	batch_free(job->b);
+	free(job);
+}
+
+/* Queues job: QUEUE_OK (the writer owns it now), QUEUE_CLOSED (stopping),
+ * or QUEUE_FULL (no room within QUEUE_WAIT_SEC). */
+static int
+queue_push(struct ingest_queue *q, struct ingest_job *job)
+{
+	struct timespec deadline;
+	int rc = QUEUE_OK;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += QUEUE_WAIT_SEC;
+	pthread_mutex_lock(&q->lock);
+	/* an empty queue takes any batch, however large */
+	while (!q->closed && q->n_jobs > 0 &&
+	       (q->n_jobs >= QUEUE_BATCHES_MAX || q->n_records + job->sb.n > QUEUE_RECORDS_MAX)) {
+		if (pthread_cond_timedwait(&q->room, &q->lock, &deadline) == ETIMEDOUT &&
+		    q->n_jobs > 0) {
+			rc = QUEUE_FULL;
+			goto out;
+		}
+	}
+	if (q->closed) {
+		rc = QUEUE_CLOSED;
+		goto out;
+	}
+	job->next = NULL;
+	if (q->tail)
+		q->tail->next = job;
+	else
+		q->head = job;
+	q->tail = job;
+	q->n_jobs++;
+	q->n_records += job->sb.n;
+	clock_gettime(CLOCK_MONOTONIC, &q->last_push);
+	pthread_cond_signal(&q->work);
+out:
+	pthread_mutex_unlock(&q->lock);
+	return rc;
+}
+
+/* Takes the oldest jobs, at least one, within a group's bounds. Under
+ * q->lock, with the queue not empty. */
+static struct ingest_job *
+queue_take_group(struct ingest_queue *q, size_t *n_jobs)
+{
+	struct ingest_job *first = q->head, *last = NULL;
+	size_t n = 0, n_records = 0;
+
+	for (struct ingest_job *j = q->head; j && n < GROUP_BATCHES_MAX; j = j->next) {
+		if (n > 0 && n_records + j->sb.n > GROUP_RECORDS_MAX)
+			break;
+		n++;
+		n_records += j->sb.n;
+		last = j;
+	}
+	q->head = last->next;
+	if (!q->head)
+		q->tail = NULL;
+	last->next = NULL;
+	q->n_jobs -= n;
+	q->n_records -= n_records;
+	pthread_cond_broadcast(&q->room);
+	*n_jobs = n;
+	return first;
+}
+
+/* Answers a job's request and frees the job. The writer's thread. */
+static void
+job_answer(struct ingest_job *job, enum store_ingest_result r)
+{
+	struct http_response resp;
+	json_t *doc;
+
+	memset(&resp, 0, sizeof(resp));
+	/* logged before the answer: the agent name lives in the request */
+	if (r == STORE_FAILED) {
+		log_warnx("store: batch %s from agent \"%s\": %s", job->sb.batch_id, job->sb.agent,
+			  job->error);
+		respond_error(&resp, 503, "the store failed; retry later", NULL);
+		resp.retry_after = RETRY_AFTER_SEC;
+	} else {
+		if (r == STORE_STORED)
+			log_info("batch %s from agent \"%s\": %zu records stored", job->sb.batch_id,
+				 job->sb.agent, job->sb.n);
+		else
+			log_info("batch %s from agent \"%s\": a duplicate, nothing changed",
+				 job->sb.batch_id, job->sb.agent);
+		doc = json_object();
+		if (doc) {
+			json_object_set_new(doc, "status",
+					    json_string(r == STORE_STORED ? "stored" : "duplicate"));
+			json_object_set_new(doc, "batch_id", json_string(job->sb.batch_id));
+			if (r == STORE_STORED)
+				json_object_set_new(doc, "records", json_integer((json_int_t)job->sb.n));
+		}
+		respond_json(&resp, 200, doc);
+	}
+	http_request_answer(job->req, &resp);
+	job_free(job);
+}
+
+/* After a commit of the writer: a checkpoint when the WAL has grown. */
+static void
+writer_committed(struct api *a)
+{
+	struct ingest_queue *q = &a->q;
+	int64_t pages = store_wal_pages(q->w->st);
+
+	if (pages >= CHECKPOINT_PAGES_MAX) {
+		if (store_checkpoint(q->w->st) < 0)
+			log_warnx("store: %s", store_error(q->w->st));
+	} else if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&q->lock);
+		q->ckpt_wanted = 1;
+		pthread_cond_signal(&q->ckpt_work);
+		pthread_mutex_unlock(&q->lock);
+	}
+}
+
+static void *
+checkpointer_main(void *arg)
+{
+	struct ingest_queue *q = arg;
+
+	pthread_setname_np(pthread_self(), "store-ckpt");
+	pthread_mutex_lock(&q->lock);
+	while (!q->stop || q->ckpt_wanted) {
+		if (!q->ckpt_wanted) {
+			pthread_cond_wait(&q->ckpt_work, &q->lock);
+			continue;
+		}
+		q->ckpt_wanted = 0;
+		pthread_mutex_unlock(&q->lock);
+		if (store_checkpoint(q->ckpt_st) < 0)
+			log_warnx("store: %s", store_error(q->ckpt_st));
+		pthread_mutex_lock(&q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+/* Stores a group in one transaction, then answers each of its requests. */
+static void
+writer_store_group(struct api *a, struct ingest_job *group, size_t n)
+{
+	struct store_batch sbs[GROUP_BATCHES_MAX];
+	enum store_ingest_result results[GROUP_BATCHES_MAX];
+	struct ingest_job *j, *next;
+	size_t i = 0;
+
+	for (j = group; j; j = j->next)
+		sbs[i++] = j->sb;
+	/* new signatures since the last group map the keys of this one */
+	pooled_update(a->q.w, current_knowledge(a));
+	store_ingest_group(a->q.w->st, sbs, n, results);
+	for (i = 0, j = group; j; j = next, i++) {
+		next = j->next;
+		job_answer(j, results[i]);
+	}
+	writer_committed(a);
+}
+
+/* One step of the roll-up. -1 when it failed (logged). */
+static int
+writer_rollup_step(struct api *a)
+{
+	long n_rows = store_rollup_some(a->q.w->st, ROLLUP_STEP_ROWS);
+
+	writer_committed(a);
+	if (n_rows < 0) {
+		log_warnx("store: %s (retried later; queries are exact meanwhile)",
+			  store_error(a->q.w->st));
+		return -1;
+	}
+	return 0;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct api *a = arg;
+	struct ingest_queue *q = &a->q;
+	int rollup_failed = 0; /* not again before the next group */
+
+	pthread_setname_np(pthread_self(), "store-writer"); /* for top -H, perf */
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		if (!q->head) {
+			if (q->stop)
+				break;
+			if (q->new_knowledge) {
+				/* let go of the old signatures now, not at the
+				 * next batch */
+				q->new_knowledge = 0;
+				pthread_mutex_unlock(&q->lock);
+				pooled_update(q->w, current_knowledge(a));
+				pthread_mutex_lock(&q->lock);
+				continue;
+			}
+			if (!rollup_failed &&
+			    store_rollup_pending(q->w->st) >= ROLLUP_IDLE_ROWS) {
+				/* only once no batch came for a while: a gap
+				 * between two batches is no time for it */
+				struct timespec now, quiet = q->last_push;
+				quiet.tv_nsec += ROLLUP_QUIET_MS * 1000000L;
+				quiet.tv_sec += quiet.tv_nsec / 1000000000L;
+				quiet.tv_nsec %= 1000000000L;
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				if (now.tv_sec > quiet.tv_sec ||
+				    (now.tv_sec == quiet.tv_sec && now.tv_nsec >= quiet.tv_nsec)) {
+					pthread_mutex_unlock(&q->lock);
+					rollup_failed = writer_rollup_step(a) < 0;
+					pthread_mutex_lock(&q->lock);
+				} else {
+					pthread_cond_timedwait(&q->work, &q->lock, &quiet);
+				}
+				continue;
+			}
+			pthread_cond_wait(&q->work, &q->lock);
+			continue;
+		}
+		size_t n;
+		struct ingest_job *group = queue_take_group(q, &n);
+		pthread_mutex_unlock(&q->lock);
+		writer_store_group(a, group, n);
+		/* past the bound, the group's rows are folded before the next
+		 * group: ingest slows down to what the roll-up can fold */
+		rollup_failed = 0;
+		while (!rollup_failed && store_rollup_pending(q->w->st) >= ROLLUP_BUSY_ROWS)
+			rollup_failed = writer_rollup_step(a) < 0;
+		pthread_mutex_lock(&q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+static int
+writer_start(struct api *a, char *err, size_t errlen)
+{
+	struct ingest_queue *q = &a->q;
+	int rc;
+
+	q->ckpt_st = store_open(a->db_path, err, errlen);
+	if (!q->ckpt_st)
+		return -1;
+	rc = pthread_create(&q->ckpt_thread, NULL, checkpointer_main, q);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the checkpoint thread: %s", strerror(rc));
+		return -1;
+	}
+	q->ckpt_running = 1;
+	q->w = pool_acquire(a, err, errlen);
+	if (!q->w)
+		return -1;
+	if (store_set_cache_kib(q->w->st, WRITER_CACHE_KIB) < 0)
+		log_warnx("store: %s", store_error(q->w->st));
+	store_manual_checkpoints(q->w->st);
+	rc = pthread_create(&q->thread, NULL, writer_main, a);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the writer thread: %s", strerror(rc));
+		return -1;
+	}
+	q->running = 1;
+	return 0;
+}
+
+/* Refuses new batches, lets the writer store and answer the queued ones,
+ * then stops it and the checkpointer. The writer's handle goes back to the
+ * pool. Also undoes a writer_start that failed half-way. */
+static void
+writer_stop(struct api *a)
+{
+	struct ingest_queue *q = &a->q;
+
+	pthread_mutex_lock(&q->lock);
+	q->closed = 1;
+	q->stop = 1;
+	pthread_cond_broadcast(&q->work);
+	pthread_cond_broadcast(&q->room);
+	pthread_cond_broadcast(&q->ckpt_work);
+	pthread_mutex_unlock(&q->lock);
+	if (q->running)
+		pthread_join(q->thread, NULL);
+	q->running = 0;
+	if (q->ckpt_running)
+		pthread_join(q->ckpt_thread, NULL);
+	q->ckpt_running = 0;
+	store_close(q->ckpt_st);
+	q->ckpt_st = NULL;
+	if (q->w)
+		pool_release(a, q->w);
+	q->w = NULL;
+}
+
+void
+api_quiesce(struct api *a)
+{
+	pthread_mutex_lock(&a->q.lock);
+	a->q.closed = 1;
+	pthread_cond_broadcast(&a->q.room);
+	pthread_mutex_unlock(&a->q.lock);
+}
 
 static void
 handle_batch(struct api *a, struct http_request *req, const struct req_state *st,
@@ -1018,10 +1442,9 @@ handle_batch(struct api *a, struct http_request *req, const struct req_state *st
 {
 	struct batch_error berr;
 	struct batch *b;
+	struct ingest_job *job;
 	const void *body;
 	size_t len, n;
-	char err[256];
-	json_t *doc;
 
 	body = http_request_body(req, &len);
 	b = batch_parse(body, len, http_request_header(req, "Content-Encoding"),
@@ -1033,42 +1456,35 @@ handle_batch(struct api *a, struct http_request *req, const struct req_state *st
 		respond_error(resp, berr.status, berr.error, berr.where);
 		return;
 	}
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		batch_free(b);
+		respond_error(resp, 500, "out of memory", NULL);
+		return;
+	}
 	const struct usage_record *recs = batch_records(b, &n);
-	struct pooled *p = pool_acquire(a, err, sizeof(err));
-	if (!p) {
-		log_warnx("store: %s", err);
-		respond_error(resp, 503, "the store is unavailable; retry later", NULL);
-		batch_free(b);
+	job->req = req;
+	job->b = b;
+	job->sb = (struct store_batch){ batch_id(b), st->token_name, recs, n, job->error,
+					sizeof(job->error) };
+	switch (queue_push(&a->q, job)) {
+	case QUEUE_OK:
+		/* the writer answers once the batch's group is committed */
+		http_request_defer(req);
 		return;
+	case QUEUE_CLOSED:
+		log_info("batch %s from agent \"%s\": refused, the collector is stopping (503)",
+			 batch_id(b), st->token_name);
+		respond_error(resp, 503, "the collector is stopping; retry later", NULL);
+		break;
+	default:
+		log_warnx("batch %s from agent \"%s\": refused, the store's queue stayed full for "
+			  "%d s (503)", batch_id(b), st->token_name, QUEUE_WAIT_SEC);
+		respond_error(resp, 503, "the collector is overloaded; retry later", NULL);
+		break;
 	}
-	/* store_ingest returns once the transaction is committed: only then
-	 * is the batch acknowledged */
-	enum store_ingest_result r = store_ingest(p->st, batch_id(b), st->token_name, recs, n);
-	if (r == STORE_FAILED) {
-		log_warnx("store: batch %s from agent \"%s\": %s", batch_id(b), st->token_name,
-			  store_error(p->st));
-		pool_release(a, p);
-		batch_free(b);
-		respond_error(resp, 503, "the store failed; retry later", NULL);
-		return;
-	}
-	pool_release(a, p);
-	doc = json_object();
-	if (doc) {
-		json_object_set_new(doc, "status",
-				    json_string(r == STORE_STORED ? "stored" : "duplicate"));
-		json_object_set_new(doc, "batch_id", json_string(batch_id(b)));
-		if (r == STORE_STORED)
-			json_object_set_new(doc, "records", json_integer((json_int_t)n));
-	}
-	if (r == STORE_STORED)
-		log_info("batch %s from agent \"%s\": %zu records stored", batch_id(b),
-			 st->token_name, n);
-	else
-		log_info("batch %s from agent \"%s\": a duplicate, nothing changed", batch_id(b),
-			 st->token_name);
-	batch_free(b);
-	respond_json(resp, 200, doc);
+	resp->retry_after = RETRY_AFTER_SEC;
+	job_free(job);
 }
 
 /* ---- the HTTP callbacks ---- */

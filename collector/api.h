@@ -46,9 +46,16 @@ struct api *api_new(const char *db_path, int64_t db_max_bytes, struct api_knowle
  * (the new knowledge is in force all the same; err says what failed).
  */
 int api_set_knowledge(struct api *a, struct api_knowledge *k, char *err, size_t errlen);
+/*
+ * Stops taking batches: from now on they are refused with a 503 and a
+ * Retry-After, while those already queued are still stored and answered.
+ * For a clean stop, before http_stop.
+ */
+void api_quiesce(struct api *a);
 /* Fills the handlers for http_start. */
 void api_http_handlers(struct api *a, struct http_handlers *h);
-/* Closes every store handle. Call after the HTTP server stopped. */
+/* Stores and answers the batches still queued, stops the writer and
+ * closes every store handle. Call after the HTTP server stopped. */
 void api_free(struct api *a);
 
 #endif

@@ -9,6 +9,11 @@
  * for chunked bodies, by discarding what follows the limit and answering
  * 413 at its end; a chunked body that goes on far beyond the limit gets its
  * connection closed instead.
+ *
+ * A handler may answer later (http_request_defer): the connection is then
+ * suspended, so that its worker thread serves others, and resumed when the
+ * answer comes. MHD must not be stopped with a connection suspended, so
+ * http_stop waits for every deferred answer first.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +47,14 @@ struct http_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned in_flight; /* requests begun and not yet completed */
+
+	/* Deferred answers. Lock order: defer_lock, then MHD's own locks
+	 * (MHD_suspend_connection is called under it; MHD_resume_connection
+	 * never is). */
+	pthread_mutex_t defer_lock;
+	pthread_cond_t answered; /* a deferred request got its answer */
+	unsigned n_parked;       /* suspended, waiting for their answer */
+	int closing;             /* http_stop: defer no more, wait in place */
 };
 
 struct http_request {
@@ -56,6 +69,12 @@ struct http_request {
 	void *state;
 	void (*state_free)(void *);
 	char peer[INET6_ADDRSTRLEN + 8];
+
+	/* under srv->defer_lock, except deferred (the worker's own) */
+	int deferred;   /* the handler answers later */
+	int parked;     /* the connection is suspended until the answer */
+	int answered;   /* answer holds it, not yet sent */
+	struct http_response answer;
 };
 
 /* ---- listen address ---- */
@@ -254,6 +273,11 @@ send_response(struct http_request *r, struct http_response *resp)
 	if (resp->www_authenticate)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					resp->www_authenticate);
+	if (resp->retry_after) {
+		char secs[16];
+		snprintf(secs, sizeof(secs), "%u", resp->retry_after);
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	}
 	log_debug("%s %s %s -> %d", r->peer, r->method, r->path, resp->status);
 	ok = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
 	MHD_destroy_response(mr);
@@ -293,6 +317,32 @@ announced_too_big(struct MHD_Connection *c, size_t max)
 		v = v * 10 + (unsigned)(*p - '0');
 	}
 	return v > (unsigned long long)max;
+}
+
+/* A deferred request: sends its answer if it came, else parks the
+ * connection until it does (or, while the server stops, waits here). */
+static enum MHD_Result
+deferred_answer(struct http_server *s, struct http_request *r, struct MHD_Connection *c)
+{
+	struct http_response resp;
+
+	pthread_mutex_lock(&s->defer_lock);
+	while (!r->answered && s->closing)
+		pthread_cond_wait(&s->answered, &s->defer_lock);
+	if (!r->answered) {
+		/* under the lock: http_request_answer sees parked only once the
+		 * connection is suspended, and so never resumes it before */
+		MHD_suspend_connection(c);
+		r->parked = 1;
+		s->n_parked++;
+		pthread_mutex_unlock(&s->defer_lock);
+		return MHD_YES;
+	}
+	resp = r->answer;
+	r->answer.body = NULL; /* send_response takes it */
+	r->answered = 0;
+	pthread_mutex_unlock(&s->defer_lock);
+	return send_response(r, &resp);
 }
 
 static enum MHD_Result
@@ -358,12 +408,16 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		r->body[r->len] = '\0';
 		return MHD_YES;
 	}
-	/* the whole body is in */
+	/* the whole body is in; or, deferred, the connection was resumed */
 	if (r->too_big)
 		return send_too_big(r);
-	memset(&resp, 0, sizeof(resp));
-	s->h.handle(s->h.arg, r, &resp);
-	return send_response(r, &resp);
+	if (!r->deferred) {
+		memset(&resp, 0, sizeof(resp));
+		s->h.handle(s->h.arg, r, &resp);
+		if (!r->deferred)
+			return send_response(r, &resp);
+	}
+	return deferred_answer(s, r, c);
 }
 
 static void
@@ -379,6 +433,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	if (r->state_free)
 		r->state_free(r->state);
+	free(r->answer.body); /* answered, but the connection went first */
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
@@ -399,6 +454,8 @@ server_free(struct http_server *s)
 		return;
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->answered);
+	pthread_mutex_destroy(&s->defer_lock);
 	free(s->tls_key);
 	free(s->tls_cert);
 	free(s);
@@ -413,7 +470,7 @@ http_start(const struct http_config *cfg, const struct http_handlers *h, char *e
 	socklen_t ss_len = 0;
 	pthread_condattr_t ca;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-			 MHD_USE_AUTO;
+			 MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME;
 
 	if (listen_resolve(cfg->listen, &ss, &ss_len, err, errlen) < 0)
 		return NULL;
@@ -431,6 +488,8 @@ http_start(const struct http_config *cfg, const struct http_handlers *h, char *e
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->idle, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&s->defer_lock, NULL);
+	pthread_cond_init(&s->answered, NULL);
 
 	if (cfg->tls_cert_path || cfg->tls_key_path) {
 		if (!cfg->tls_cert_path || !cfg->tls_key_path) {
@@ -522,6 +581,14 @@ http_stop(struct http_server *s, unsigned timeout_ms)
 			break;
 	left = s->in_flight;
 	pthread_mutex_unlock(&s->lock);
+	/* MHD must not stop with a connection suspended: every deferred
+	 * answer first (the writer that gives them is still running), and
+	 * from now on a deferring handler waits in place */
+	pthread_mutex_lock(&s->defer_lock);
+	s->closing = 1;
+	while (s->n_parked > 0)
+		pthread_cond_wait(&s->answered, &s->defer_lock);
+	pthread_mutex_unlock(&s->defer_lock);
 	/* joins the workers: a handler still running finishes first */
 	MHD_stop_daemon(s->daemon);
 	server_free(s);
@@ -580,4 +647,37 @@ void *
 http_request_state(const struct http_request *r)
 {
 	return r->state;
+}
+
+void
+http_request_defer(struct http_request *r)
+{
+	r->deferred = 1;
+}
+
+void
+http_request_answer(struct http_request *r, struct http_response *resp)
+{
+	struct http_server *s = r->srv;
+	struct MHD_Connection *resume = NULL;
+
+	pthread_mutex_lock(&s->defer_lock);
+	r->answer = *resp;
+	r->answered = 1;
+	resp->body = NULL;
+	if (r->parked) {
+		r->parked = 0;
+		resume = r->conn;
+	}
+	pthread_cond_broadcast(&s->answered);
+	pthread_mutex_unlock(&s->defer_lock);
+	if (!resume)
+		return;
+	/* r is the worker's again once resumed: not touched. n_parked drops
+	 * only now, so that http_stop cannot stop MHD halfway through. */
+	MHD_resume_connection(resume);
+	pthread_mutex_lock(&s->defer_lock);
+	s->n_parked--;
+	pthread_cond_broadcast(&s->answered);
+	pthread_mutex_unlock(&s->defer_lock);
 }

@@ -23,13 +23,15 @@ struct http_response {
 	char etag[96];            /* "" for none; with the quotes */
 	const char *allow;        /* the Allow header of a 405, static */
 	const char *www_authenticate; /* of a 401, static */
+	unsigned retry_after;     /* seconds, the Retry-After header of a 503; 0: none */
 };
 
 struct http_handlers {
 	/* The headers are in. Returns 1 when resp holds the answer (the body,
 	 * if any, is not read), 0 to read the body and call handle. */
 	int (*begin)(void *arg, struct http_request *req, struct http_response *resp);
-	/* The whole body is in (http_request_body). Always answers. */
+	/* The whole body is in (http_request_body). Answers in resp, or
+	 * calls http_request_defer and answers later. */
 	void (*handle)(void *arg, struct http_request *req, struct http_response *resp);
 	void *arg;
 };
@@ -63,8 +65,11 @@ struct http_server *http_start(const struct http_config *cfg, const struct http_
 unsigned http_port(const struct http_server *s);
 /*
  * Stops accepting connections, then waits up to timeout_ms for requests in
- * flight to be answered, then closes everything. Returns the number of
- * requests still in flight when it gave up (0 on a clean stop). Frees s.
+ * flight to be answered, then closes everything. Deferred requests are
+ * waited for without a limit: each has an answer coming (from then on, a
+ * handler that defers blocks its worker until it is answered). Returns the
+ * number of requests still in flight when it gave up (0 on a clean stop).
+ * Frees s.
  */
 unsigned http_stop(struct http_server *s, unsigned timeout_ms);
 
@@ -82,5 +87,17 @@ const char *http_request_peer(const struct http_request *r);
  * NULL) runs when the request ends. */
 void http_request_set_state(struct http_request *r, void *state, void (*free_fn)(void *));
 void *http_request_state(const struct http_request *r);
+
+/*
+ * Deferred answers, for a handler whose answer waits on another thread
+ * (the store's writer). handle calls http_request_defer and returns with
+ * resp untouched; the connection is then parked (not polled, no timeout)
+ * and its worker thread serves other connections. http_request_answer,
+ * called exactly once from any thread, sends the answer and takes over
+ * resp->body; r may be gone as soon as it returns. The request, its body
+ * and state stay valid until then.
+ */
+void http_request_defer(struct http_request *r);
+void http_request_answer(struct http_request *r, struct http_response *resp);
 
 #endif

@@ -392,8 +392,11 @@ run_serve(int argc, char **argv)
 			reload(api, &s);
 		}
 	}
-	log_info("stopping: no new connections; waiting up to %llds for requests in flight",
-		 (long long)s.shutdown_timeout);
+	log_info("stopping: no new connections or batches; waiting up to %llds for requests "
+		 "in flight", (long long)s.shutdown_timeout);
+	/* batches already queued are committed and acknowledged; later ones
+	 * get a 503 and are sent again, to the next collector */
+	api_quiesce(api);
 	unsigned left = http_stop(srv, (unsigned)(s.shutdown_timeout * 1000));
 	srv = NULL;
 	if (left)

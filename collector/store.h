@@ -39,6 +39,27 @@ const char *store_error(const struct store *st);
  * nothing written. Not below the current size. 0 or -1. */
 int store_set_max_bytes(struct store *st, int64_t max_bytes);
 
+/* The page cache of this handle, in KiB (SQLite's default is 2,000): a
+ * writer whose transactions touch many pages wants more. 0 or -1. */
+int store_set_cache_kib(struct store *st, int64_t kib);
+
+/*
+ * Checkpoints copy the WAL into the database file. By default a handle
+ * runs SQLite's automatic ones: after a commit that leaves 1,000 pages or
+ * more in the WAL, on the committing thread, which writes them and fsyncs
+ * the file before its next transaction. A writer that wants its thread
+ * free of that calls store_manual_checkpoints and has store_checkpoint run
+ * elsewhere (another handle, on another thread) as store_wal_pages grows.
+ */
+void store_manual_checkpoints(struct store *st);
+/* Pages in the WAL after this handle's last commit; 0 until
+ * store_manual_checkpoints. Goes down only once a checkpoint copied the
+ * whole WAL and a later transaction started it afresh. */
+int64_t store_wal_pages(const struct store *st);
+/* A passive checkpoint: copies what it can of the WAL without waiting for
+ * readers or the writer (and nothing when another handle is at it). */
+int store_checkpoint(struct store *st);
+
 /* ---- ingest ---- */
 
 enum store_ingest_result {
@@ -57,6 +78,31 @@ enum store_ingest_result store_ingest(struct store *st, const char *batch_id,
 				      const char *agent, const struct usage_record *recs,
 				      size_t n);
 
+/* One batch of a group (store_ingest_group). */
+struct store_batch {
+	const char *batch_id;
+	const char *agent;               /* the token's agent name */
+	const struct usage_record *recs; /* validated; n of them */
+	size_t n;
+	char *error;      /* NULL, or where the reason goes when the batch fails */
+	size_t error_len;
+};
+
+/*
+ * Stores n batches, each atomically and each once as store_ingest does,
+ * in one transaction and one fsync when nothing fails: results[i] says
+ * what became of batches[i] (STORE_STORED: durable on return). An id that
+ * comes twice in one group is stored once: the first is stored, the
+ * second a duplicate. When the shared transaction fails as a whole (a full
+ * disk), it is rolled back and each batch is tried again in a transaction
+ * of its own, so that a batch that cannot be stored fails no other.
+ * Unlike store_ingest, never rolls up (see store_rollup_pending). 0 when
+ * every batch was stored or a duplicate, -1 when one or more failed
+ * (store_error() says why the last one did).
+ */
+int store_ingest_group(struct store *st, const struct store_batch *batches, size_t n,
+		       enum store_ingest_result *results);
+
 /*
  * Folds the raw rows not yet in the per-day roll-up into it, in a
  * transaction of its own. store_ingest does this by itself every ten
@@ -65,6 +111,15 @@ enum store_ingest_result store_ingest(struct store *st, const char *batch_id,
  * number of raw rows folded in, or -1.
  */
 long store_rollup(struct store *st);
+/* The same for the oldest max_rows pending rows at most (0: all), so
+ * that one step takes a bounded time. */
+long store_rollup_some(struct store *st, int64_t max_rows);
+
+/* Raw rows not in the roll-up as far as this handle knows: those there
+ * were when it opened or last rolled up, and those it wrote since (another
+ * handle may have rolled some up meanwhile). When a writer that uses
+ * store_ingest_group should call store_rollup. */
+int64_t store_rollup_pending(const struct store *st);
 
 /* ---- tokens ---- */
 

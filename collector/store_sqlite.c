@@ -35,8 +35,11 @@
 #define DAY_USEC ((int64_t)DAY_USEC_INT)
 #define BUSY_TIMEOUT_MS 5000
 /* last_used is a hint for people ("unused for a year"), not an audit log:
- * one write per token per minute instead of one per request. */
+ * one write per token per minute instead of one per request, and none when
+ * the write lock is not free within TOKEN_TOUCH_BUSY_MS (a busy writer
+ * holds it nearly all the time: a request must not wait seconds for it). */
 #define TOKEN_TOUCH_USEC (60LL * 1000000LL)
+#define TOKEN_TOUCH_BUSY_MS 20
 /* Keys re-mapped per SELECT, so that memory stays bounded however many
  * keys the database holds. */
 #define REMAP_CHUNK 512
@@ -48,6 +51,10 @@
 #define KEY_CACHE_MAX (1u << 17)
 #define CLIENT_CACHE_MAX (1u << 16)
 #define KEYBUF_MAX (1u << 20)
+/* Rows of the largest INSERT INTO usage statement (S_USAGE_INSERT_32),
+ * and the parameters of one row. */
+#define USAGE_ROWS 32
+#define USAGE_COLUMNS 11
 
 /* ---- schema ---------------------------------------------------------- */
 
@@ -157,7 +164,12 @@ enum stmt_id {
 	S_CLIENT_INSERT,
 	S_KEY_FIND,
 	S_KEY_INSERT,
-	S_USAGE_INSERT,
+	S_USAGE_INSERT, /* these six in this order: 1, 2, 4 ... 32 rows */
+	S_USAGE_INSERT_2,
+	S_USAGE_INSERT_4,
+	S_USAGE_INSERT_8,
+	S_USAGE_INSERT_16,
+	S_USAGE_INSERT_32,
 	S_ROLLUP_MARK,
 	S_ROLLUP,
 	S_KEYS_ALL,
@@ -214,6 +226,10 @@ enum stmt_id {
 	" min(u.first_seen), max(u.last_seen) "
 #define BY_BYTES " ORDER BY sum(u.bytes_up) + sum(u.bytes_down) DESC, 1"
 
+#define USAGE_INSERT_HEAD                                                           \
+	"INSERT INTO usage(bucket_start, bucket_seconds, client_id, key_id, flows,"  \
+	" packets, bytes_up, bytes_down, first_seen, last_seen, batch) VALUES "
+
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -233,9 +249,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_KEY_INSERT] = "INSERT INTO keys(host, domain, ndpi_proto, agent_app, agent_category,"
 			 " untracked, app, category, mapped)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[S_USAGE_INSERT] = "INSERT INTO usage(bucket_start, bucket_seconds, client_id, key_id,"
-			   " flows, packets, bytes_up, bytes_down, first_seen, last_seen, batch)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[S_USAGE_INSERT] = USAGE_INSERT_HEAD "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	/* S_USAGE_INSERT_2 .. _32: the same with more rows, built by
+	 * usage_insert_sql. */
 	/* The watermark and the newest row, read under the write lock. */
 	[S_ROLLUP_MARK] = "SELECT (SELECT CAST(value AS INTEGER) FROM meta"
 			  " WHERE name = 'rollup_id'), (SELECT ifnull(max(id), 0) FROM usage)",
@@ -339,6 +355,10 @@ struct store {
 	 * the last raw row it wrote: their distance says when to roll up. */
 	int64_t rollup_seen;
 	int64_t last_usage_id;
+
+	int64_t row_ids[USAGE_ROWS][2]; /* client and key ids of the rows being inserted */
+
+	int64_t wal_pages; /* after the last commit, once checkpoints are manual */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -495,12 +515,41 @@ id_map_put(struct id_map *m, const void *key, size_t len, uint64_t hash, int64_t
 
 /* ---- statements and transactions -------------------------------------- */
 
+_Static_assert(USAGE_COLUMNS == 11, "usage_insert_sql writes 11 parameters a row");
+
+/* S_USAGE_INSERT with n_rows rows of parameters ?1..?11, ?12..?22, ...:
+ * one statement for many records, so that what SQLite does once per
+ * statement (AUTOINCREMENT reads and writes sqlite_sequence, the VM's
+ * setup) is done once for them all. NULL if buf is too small. */
+static const char *
+usage_insert_sql(int n_rows, char *buf, size_t len)
+{
+	size_t used = 0;
+	int n;
+
+	n = snprintf(buf, len, "%s", USAGE_INSERT_HEAD);
+	for (int r = 0; n >= 0 && (size_t)n < len - used && r < n_rows; r++) {
+		used += (size_t)n;
+		n = snprintf(buf + used, len - used, "%s(?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d)",
+			     r ? "," : "", r * 11 + 1, r * 11 + 2, r * 11 + 3, r * 11 + 4, r * 11 + 5,
+			     r * 11 + 6, r * 11 + 7, r * 11 + 8, r * 11 + 9, r * 11 + 10, r * 11 + 11);
+	}
+	return n >= 0 && (size_t)n < len - used ? buf : NULL;
+}
+
 /* The prepared statement id, ready to bind; NULL with st->err set. */
 static sqlite3_stmt *
 stmt_get(struct store *st, enum stmt_id id, const char *op)
 {
 	if (!st->stmts[id]) {
-		int rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		char many[USAGE_ROWS * 64 + 256];
+		const char *sql = stmt_sql[id];
+		if (id > S_USAGE_INSERT && id <= S_USAGE_INSERT_32 &&
+		    !(sql = usage_insert_sql(1 << (id - S_USAGE_INSERT), many, sizeof(many)))) {
+			set_error(st, "%s: statement too long", op);
+			return NULL;
+		}
+		int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 					    &st->stmts[id], NULL);
 		if (rc != SQLITE_OK) {
 			db_error(st, op);
@@ -703,10 +752,18 @@ check_identity(struct store *st)
 }
 
 /* Applies the steps the database lacks, each in a transaction that first
- * reads the version again: another process may migrate at the same time. */
+ * reads the version again: another process may migrate at the same time.
+ * A database that lacks none is only read: opening a handle does not wait
+ * for the write lock, which a busy writer holds nearly all the time. */
 static int
 migrate(struct store *st)
 {
+	int64_t current;
+
+	if (pragma_int(st, "PRAGMA user_version", &current) != SQLITE_OK)
+		return -1;
+	if (current == SCHEMA_VERSION)
+		return 0;
 	for (;;) {
 		int64_t version;
 		char set_version[64];
@@ -799,8 +856,9 @@ explain_open_failure(struct store *st, const char *path, int rc)
 		  sys ? strerror(sys) : "", sys ? ")" : "");
 }
 
-/* Where the roll-up stands, so that the first batch of this handle does
- * not take the database for one that was never rolled up. */
+/* Where the roll-up stands and the newest raw row, so that the first
+ * batch of this handle does not take the database for one that was never
+ * rolled up, and that store_rollup_pending sees the rows of earlier runs. */
 static int
 read_rollup_mark(struct store *st)
 {
@@ -815,7 +873,10 @@ read_rollup_mark(struct store *st)
 		set_error(st, "open: bad roll-up mark \"%s\" in meta", value);
 		return -1;
 	}
-	return 0;
+	return pragma_int(st, "SELECT ifnull(max(id), 0) FROM usage", &st->last_usage_id) ==
+			       SQLITE_OK
+		       ? 0
+		       : -1;
 }
 
 struct store *
@@ -906,6 +967,58 @@ store_set_max_bytes(struct store *st, int64_t max_bytes)
 		pages = 4294967294LL;
 	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %" PRId64, pages);
 	return pragma_int(st, sql, &pages) == SQLITE_OK ? 0 : -1;
+}
+
+int
+store_set_cache_kib(struct store *st, int64_t kib)
+{
+	char sql[64];
+
+	if (kib <= 0) {
+		set_error(st, "cache: not a positive size");
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%" PRId64, kib);
+	return exec_sql(st, sql, "cache_size");
+}
+
+/* ---- checkpoints ------------------------------------------------------ */
+
+/* Replaces SQLite's automatic checkpoints (which are a WAL hook too): only
+ * counts the pages. Runs on the committing thread, the handle's own. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int n_pages)
+{
+	struct store *st = arg;
+	(void)db;
+	(void)name;
+	st->wal_pages = n_pages;
+	return SQLITE_OK;
+}
+
+void
+store_manual_checkpoints(struct store *st)
+{
+	sqlite3_wal_hook(st->db, wal_hook, st);
+}
+
+int64_t
+store_wal_pages(const struct store *st)
+{
+	return st->wal_pages;
+}
+
+int
+store_checkpoint(struct store *st)
+{
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	/* BUSY: another handle is checkpointing; it does the work */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+		db_error(st, "checkpoint");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- mapping ---------------------------------------------------------- */
@@ -1179,92 +1292,209 @@ key_id(struct store *st, const struct usage_record *r)
 	return id;
 }
 
+/* Binds the parameters of one usage row, the row-th of the statement. */
 static int
-ingest_record(struct store *st, const struct usage_record *r, int64_t batch_rowid)
+bind_usage(struct store *st, sqlite3_stmt *s, int row, const struct usage_record *r,
+	   int64_t cid, int64_t kid, int64_t batch_rowid)
 {
-	int64_t cid, kid;
+	const int64_t v[USAGE_COLUMNS] = {
+		r->bucket_start, r->bucket_seconds, cid, kid, (int64_t)r->flows,
+		(int64_t)r->packets, (int64_t)r->bytes_up, (int64_t)r->bytes_down,
+		r->first_seen, r->last_seen, batch_rowid,
+	};
+	for (int c = 0; c < USAGE_COLUMNS; c++)
+		if (bind_i64(st, s, row * USAGE_COLUMNS + c + 1, v[c], "ingest: usage") < 0)
+			return -1;
+	return 0;
+}
+
+/* Stores n records (1, 2, 4 ... USAGE_ROWS) with one statement. */
+static int
+ingest_records(struct store *st, const struct usage_record *recs, size_t n,
+	       int64_t batch_rowid)
+{
 	sqlite3_stmt *s;
+	int64_t cid, kid;
 
-	if (!(cid = client_id(st, r)) || !(kid = key_id(st, r)))
+	/* the ids first: looking them up runs other statements */
+	for (size_t i = 0; i < n; i++) {
+		if (!(cid = client_id(st, &recs[i])) || !(kid = key_id(st, &recs[i])))
+			return -1;
+		st->row_ids[i][0] = cid;
+		st->row_ids[i][1] = kid;
+	}
+	if (!(s = stmt_get(st, S_USAGE_INSERT + __builtin_ctz((unsigned)n), "ingest: usage")))
 		return -1;
-
-	if (!(s = stmt_get(st, S_USAGE_INSERT, "ingest: usage")))
+	for (size_t i = 0; i < n; i++)
+		if (bind_usage(st, s, (int)i, &recs[i], st->row_ids[i][0], st->row_ids[i][1],
+			       batch_rowid) < 0)
+			return -1;
+	if (stmt_run(st, s, "ingest: usage") < 0)
 		return -1;
-	if (bind_i64(st, s, 1, r->bucket_start, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 2, r->bucket_seconds, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 3, cid, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 4, kid, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 5, (int64_t)r->flows, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 6, (int64_t)r->packets, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 7, (int64_t)r->bytes_up, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 8, (int64_t)r->bytes_down, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 9, r->first_seen, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 10, r->last_seen, "ingest: usage") < 0 ||
-	    bind_i64(st, s, 11, batch_rowid, "ingest: usage") < 0 ||
-	    stmt_run(st, s, "ingest: usage") < 0)
-		return -1;
-
 	st->last_usage_id = sqlite3_last_insert_rowid(st->db);
 	return 0;
+}
+
+/* What can be refused before any transaction: no id, or counts SQLite
+ * cannot hold (its integers are signed: refuse what would wrap rather
+ * than store a negative byte count). 0, or -1 with st->err set. */
+static int
+batch_check(struct store *st, const struct store_batch *b)
+{
+	if (!b->batch_id || (b->n && !b->recs)) {
+		set_error(st, "ingest: no batch id or records");
+		return -1;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const struct usage_record *r = &b->recs[i];
+		if (r->flows > INT64_MAX || r->packets > INT64_MAX || r->bytes_up > INT64_MAX ||
+		    r->bytes_down > INT64_MAX) {
+			set_error(st, "ingest: record %zu: count out of range", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One batch inside the open transaction: its id, then its records.
+ * STORE_STORED, STORE_DUPLICATE (the id is in the database already, maybe
+ * from earlier in this transaction), or STORE_FAILED with st->err set:
+ * the caller must then roll the whole transaction back. */
+static enum store_ingest_result
+ingest_in_txn(struct store *st, const struct store_batch *b)
+{
+	sqlite3_stmt *s;
+	int64_t batch_rowid;
+
+	if (!(s = stmt_get(st, S_BATCH_INSERT, "ingest: batch")))
+		return STORE_FAILED;
+	if (bind_text(s, 1, b->batch_id) != SQLITE_OK || bind_text(s, 2, b->agent) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, now_usec()) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 4, (int64_t)b->n) != SQLITE_OK) {
+		db_error(st, "ingest: batch");
+		return STORE_FAILED;
+	}
+	if (stmt_run(st, s, "ingest: batch") < 0)
+		return STORE_FAILED;
+	if (sqlite3_changes(st->db) == 0)
+		return STORE_DUPLICATE;
+	batch_rowid = sqlite3_last_insert_rowid(st->db);
+	for (size_t i = 0; i < b->n;) {
+		/* 500 records: 15 statements of 32, then 16 and 4 */
+		size_t k = USAGE_ROWS;
+		while (k > b->n - i)
+			k /= 2;
+		if (ingest_records(st, &b->recs[i], k, batch_rowid) < 0)
+			return STORE_FAILED;
+		i += k;
+	}
+	return STORE_STORED;
+}
+
+/*
+ * One transaction for batches[only] (only >= 0) or for every batch whose
+ * result is not STORE_FAILED (only < 0). 0 when it committed, with the
+ * results of its batches set; -1 when it failed as a whole and was rolled
+ * back, -2 when it could not even begin (the write lock stayed busy).
+ * st->err says why; it never sets a result to STORE_FAILED, and results
+ * it set before a failure mean nothing.
+ */
+static int
+group_txn(struct store *st, const struct store_batch *batches, size_t n, long only,
+	  enum store_ingest_result *results)
+{
+	if (txn_begin(st, "ingest: begin") < 0)
+		return -2;
+	for (size_t i = 0; i < n; i++) {
+		if (only >= 0 ? (size_t)only != i : results[i] == STORE_FAILED)
+			continue;
+		enum store_ingest_result r = ingest_in_txn(st, &batches[i]);
+		if (r == STORE_FAILED)
+			goto fail;
+		results[i] = r;
+	}
+	/* With synchronous=FULL the WAL is fsynced here: every batch of the
+	 * group is durable once this returns, and none before. */
+	if (txn_commit(st, "ingest: commit") < 0)
+		goto fail;
+	return 0;
+fail:
+	txn_rollback(st);
+	return -1;
+}
+
+static void
+batch_failed(struct store *st, const struct store_batch *b, enum store_ingest_result *result)
+{
+	*result = STORE_FAILED;
+	if (b->error && b->error_len)
+		snprintf(b->error, b->error_len, "%s", st->err);
+}
+
+int
+store_ingest_group(struct store *st, const struct store_batch *batches, size_t n,
+		   enum store_ingest_result *results)
+{
+	size_t n_tried = 0, n_failed = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		results[i] = STORE_STORED;
+		if (batch_check(st, &batches[i]) < 0) {
+			batch_failed(st, &batches[i], &results[i]);
+			n_failed++;
+		} else {
+			n_tried++;
+		}
+	}
+	if (!n_tried || (rc = group_txn(st, batches, n, -1, results)) == 0)
+		return n_failed ? -1 : 0;
+	/* The group failed as a whole (a full disk, say): nothing of it was
+	 * stored. Each batch again, alone, so that the one that does not fit
+	 * fails no other. Not when the lock could not be had (each would wait
+	 * as long again), nor for a group of one, which has had its try. */
+	for (size_t i = 0; i < n; i++) {
+		if (results[i] == STORE_FAILED)
+			continue; /* refused before the transaction */
+		if (rc == -1 && n_tried > 1 && group_txn(st, batches, n, (long)i, results) == 0)
+			continue;
+		batch_failed(st, &batches[i], &results[i]);
+		n_failed++;
+	}
+	return n_failed ? -1 : 0;
 }
 
 enum store_ingest_result
 store_ingest(struct store *st, const char *batch_id, const char *agent,
 	     const struct usage_record *recs, size_t n)
 {
-	sqlite3_stmt *s;
-	int64_t batch_rowid;
+	struct store_batch b = { batch_id, agent, recs, n, NULL, 0 };
+	enum store_ingest_result result;
 
-	if (!batch_id || (n && !recs)) {
-		set_error(st, "ingest: no batch id or records");
-		return STORE_FAILED;
-	}
-	/* SQLite integers are signed: refuse what would wrap rather than
-	 * store a negative byte count. */
-	for (size_t i = 0; i < n; i++) {
-		const struct usage_record *r = &recs[i];
-		if (r->flows > INT64_MAX || r->packets > INT64_MAX || r->bytes_up > INT64_MAX ||
-		    r->bytes_down > INT64_MAX) {
-			set_error(st, "ingest: record %zu: count out of range", i);
-			return STORE_FAILED;
-		}
-	}
-
-	if (txn_begin(st, "ingest: begin") < 0)
-		return STORE_FAILED;
-	if (!(s = stmt_get(st, S_BATCH_INSERT, "ingest: batch")))
-		goto fail;
-	if (bind_text(s, 1, batch_id) != SQLITE_OK || bind_text(s, 2, agent) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 3, now_usec()) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 4, (int64_t)n) != SQLITE_OK) {
-		db_error(st, "ingest: batch");
-		goto fail;
-	}
-	if (stmt_run(st, s, "ingest: batch") < 0)
-		goto fail;
-	if (sqlite3_changes(st->db) == 0) {
-		txn_rollback(st);
-		return STORE_DUPLICATE;
-	}
-	batch_rowid = sqlite3_last_insert_rowid(st->db);
-
-	for (size_t i = 0; i < n; i++)
-		if (ingest_record(st, &recs[i], batch_rowid) < 0)
-			goto fail;
-	if (txn_commit(st, "ingest: commit") < 0)
-		goto fail;
+	store_ingest_group(st, &b, 1, &result);
 	/* The batch is durable whatever happens now: a failed roll-up is
 	 * retried by the next one, and queries read the raw rows meanwhile. */
-	if (st->last_usage_id - st->rollup_seen >= ROLLUP_ROWS && store_rollup(st) < 0)
+	if (result == STORE_STORED && store_rollup_pending(st) >= ROLLUP_ROWS &&
+	    store_rollup(st) < 0)
 		log_warnx("store: %s", st->err);
-	return STORE_STORED;
-fail:
-	txn_rollback(st);
-	return STORE_FAILED;
+	return result;
+}
+
+int64_t
+store_rollup_pending(const struct store *st)
+{
+	int64_t pending = st->last_usage_id - st->rollup_seen;
+	return pending > 0 ? pending : 0;
 }
 
 long
 store_rollup(struct store *st)
+{
+	return store_rollup_some(st, 0);
+}
+
+long
+store_rollup_some(struct store *st, int64_t max_rows)
 {
 	const char *op = "roll-up";
 	int64_t mark = 0, newest = 0;
@@ -1285,6 +1515,11 @@ store_rollup(struct store *st)
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW)
 		goto fail;
+	if (newest > st->last_usage_id)
+		st->last_usage_id = newest; /* other handles' rows are pending too */
+	/* the oldest pending rows first: ids are never reused */
+	if (max_rows > 0 && newest - mark > max_rows)
+		newest = mark + max_rows;
 	if (newest > mark) {
 		char value[24];
 		if (!(s = stmt_get(st, S_ROLLUP, op)))
@@ -1441,15 +1676,21 @@ store_token_find(struct store *st, const char *hash_hex, struct store_token *out
 	out->name = st->token_name;
 
 	if (now - out->last_used >= TOKEN_TOUCH_USEC) {
-		/* A failed touch (the writer holding the lock past the busy
-		 * timeout) must not turn a valid token away. */
+		/* A failed touch must not turn a valid token away; one that
+		 * found the lock busy is tried again by a later request. */
 		s = stmt_get(st, S_TOKEN_TOUCH, "token touch");
+		sqlite3_busy_timeout(st->db, TOKEN_TOUCH_BUSY_MS);
 		if (!s || sqlite3_bind_int64(s, 1, out->id) != SQLITE_OK ||
 		    sqlite3_bind_int64(s, 2, now) != SQLITE_OK ||
-		    stmt_run(st, s, "token touch") < 0)
-			log_warnx("store: %s", st->err);
-		else
+		    stmt_run(st, s, "token touch") < 0) {
+			if (sqlite3_errcode(st->db) == SQLITE_BUSY)
+				log_debug("store: %s (skipped)", st->err);
+			else
+				log_warnx("store: %s", st->err);
+		} else {
 			out->last_used = now;
+		}
+		sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
 	}
 	return 1;
 }

@@ -292,6 +292,106 @@ else
 fi
 kill -TERM "$cpid"; wait "$cpid"; cpid=
 
+# ---- many batches at once (group commit) and a stop while they come ----
+# Batch j carries bytes_up 2^j in its first record and 0 in the others, so
+# the stored bytes_up is the set of stored batches, and a batch stored
+# twice or in part shows. A database of its own.
+main_db=$db
+db=$T/many.db
+magent=$("$COLLECTOR" token create --db "$db" --agent gw-many 2>/dev/null | tail -1)
+mreader=$("$COLLECTOR" token create --db "$db" --reader many 2>/dev/null | tail -1)
+"$PYTHON" - "$T" <<'PY' || fail "generating concurrent batches"
+import json, sys, uuid
+t = sys.argv[1]
+for run in ("m", "s"):
+    for j in range(40):
+        recs = [{"schema": "shadowmap.usage/1", "bucket_start": "2026-03-07T10:00:00Z",
+                 "bucket_seconds": 300, "client": "10.4.%d.%d" % (j, k + 1),
+                 "host": "h%d.many.example" % k, "domain": "many.example", "app": None,
+                 "category": None, "ndpi_proto": "TLS", "flows": 1, "packets": 1,
+                 "bytes_up": 2 ** j if k == 0 else 0, "bytes_down": 1,
+                 "first_seen": "2026-03-07T10:00:00.000Z",
+                 "last_seen": "2026-03-07T10:04:59.000Z"} for k in range(1 + j % 5)]
+        open("%s/%s%d.json" % (t, run, j), "w").write(json.dumps(
+            {"schema": "shadowmap.batch/1", "batch_id": str(uuid.uuid4()), "agent_version": "t",
+             "created": "2026-03-07T10:05:00Z", "records": recs}))
+PY
+# many_totals: "BYTES_UP RECORDS" of the stored totals
+many_totals() {
+	curl -s -H "Authorization: Bearer $mreader" "$url/api/v1/totals" | "$PYTHON" -c '
+import json, sys
+t = json.load(sys.stdin)
+print(t["bytes_up"], t["records"])'
+}
+start_collector "$T/collector-many.log"
+url=http://127.0.0.1:$port
+M=(-H "Authorization: Bearer $magent" -H "Content-Type: application/json")
+pids=()
+for j in $(seq 0 39); do
+	curl -s -o "$T/m$j.out" -w '%{http_code}' "${M[@]}" --data-binary @"$T/m$j.json" \
+		"$url/api/v1/batches" > "$T/m$j.code" &
+	pids+=($!)
+done
+for j in $(seq 0 9); do # the same batches again, at the same time
+	curl -s -o "$T/d$j.out" -w '%{http_code}' "${M[@]}" --data-binary @"$T/m$j.json" \
+		"$url/api/v1/batches" > "$T/d$j.code" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+"$PYTHON" - "$T" "$(many_totals)" <<'PY' && pass "40 batches and 10 duplicates at once: each stored once, totals exact" \
+	|| fail "concurrent batches"
+import json, sys
+t, (mask, records) = sys.argv[1], map(int, sys.argv[2].split())
+status = lambda f: json.load(open(t + "/" + f))["status"]
+for j in range(40):
+    codes = [open("%s/%s%d.code" % (t, r, j)).read() for r in ("m", "d") if j < 10 or r == "m"]
+    assert all(c == "200" for c in codes), (j, codes)
+    got = sorted(status("%s%d.out" % (r, j)) for r in ("m", "d") if j < 10 or r == "m")
+    assert got == (["duplicate", "stored"] if j < 10 else ["stored"]), (j, got)
+assert mask == 2 ** 40 - 1, bin(mask)
+assert records == sum(1 + j % 5 for j in range(40)), records
+PY
+
+# SIGTERM with 40 more on their way: what was acknowledged is stored,
+# whole; the others are stored whole or not at all
+pids=()
+for j in $(seq 0 39); do
+	curl -s -o "$T/s$j.out" -w '%{http_code}' "${M[@]}" --data-binary @"$T/s$j.json" \
+		"$url/api/v1/batches" > "$T/s$j.code" &
+	pids+=($!)
+done
+sleep 0.05
+kill -TERM "$cpid"
+wait "$cpid"
+rc=$?
+cpid=
+wait "${pids[@]}"
+[ "$rc" -eq 0 ] && pass "SIGTERM under load: exit 0" || fail "SIGTERM under load: exit $rc"
+start_collector "$T/collector-many2.log"
+url=http://127.0.0.1:$port
+"$PYTHON" - "$T" "$(many_totals)" <<'PY' && pass "SIGTERM under load: $(cat "$T/s.summary")" \
+	|| fail "SIGTERM under load lost or split a batch"
+import json, sys
+t, (mask, records) = sys.argv[1], map(int, sys.argv[2].split())
+mask -= 2 ** 40 - 1          # the first 40, stored above
+records -= sum(1 + j % 5 for j in range(40))
+acked = refused = 0
+for j in range(40):
+    code = open("%s/s%d.code" % (t, j)).read()
+    if code == "200":
+        assert json.load(open("%s/s%d.out" % (t, j)))["status"] == "stored", j
+        assert mask & (1 << j), "batch %d acknowledged but not stored" % j
+        acked += 1
+    else:
+        refused += 1
+stored = [j for j in range(40) if mask & (1 << j)]
+assert mask < 2 ** 40 and records == sum(1 + j % 5 for j in stored), (bin(mask), records)
+open(t + "/s.summary", "w").write("%d acknowledged, %d not (%d of those stored all the same)"
+                                  % (acked, refused, len(stored) - acked))
+PY
+kill -TERM "$cpid"; wait "$cpid"; cpid=
+db=$main_db
+
 # ---- check mode ----
 "$COLLECTOR" serve -n --catalog "$T/catalog.yaml" --signatures "$SIGS" > /dev/null 2>&1 \
 	&& pass "-n with good files: 0" || fail "-n with good files"

@@ -5,7 +5,9 @@
  * brute-force reference over ranges that cut days (with nothing, part or
  * all of the raw rows rolled up), re-mapping with signatures, tokens, two
  * writers and a reader at once, and failures that must leave nothing
- * half-written (an unwritable directory, a full database).
+ * half-written (an unwritable directory, a full database). Group commit:
+ * several batches in one transaction, duplicates within the group and
+ * against stored ones, and a batch that does not fit failing alone.
  */
 #define _GNU_SOURCE /* nftw */
 #include <errno.h>
@@ -1248,6 +1250,214 @@ test_full_database(void **state)
 	store_close(st);
 }
 
+/* ---- group commit ------------------------------------------------------ */
+
+static void
+test_ingest_group(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->db);
+	struct usage_record a[3] = {
+		rec(DAY0, "10.0.0.1", "a.example.com", "example.com", NULL, 100, 1000),
+		rec(DAY0, "10.0.0.2", "a.example.com", "example.com", NULL, 200, 2000),
+		rec(DAY0 + BUCKET, "10.0.0.1", NULL, NULL, "someapp", 300, 3000),
+	};
+	struct usage_record b[2] = {
+		rec(DAY0 + DAY, "10.0.0.3", "b.example.net", "example.net", NULL, 5, 50),
+		rec(DAY0 + DAY, "2001:db8::1", "b.example.net", "example.net", NULL, 6, 60),
+	};
+	struct usage_record before = rec(DAY0, "10.0.0.9", "z.example.org", "example.org",
+					 NULL, 7, 70);
+	struct usage_record bad = rec(DAY0, "10.0.0.9", "bad.example.org", "example.org",
+				      NULL, 1, 1);
+	char err[6][128];
+	enum store_ingest_result res[6];
+	struct store_totals t;
+
+	memset(err, 0, sizeof(err));
+	ingest_ok(st, "stored-before", &before, 1);
+	bad.bytes_up = (uint64_t)INT64_MAX + 1;
+	struct store_batch g[6] = {
+		{ "group-a", "agent-1", a, 3, err[0], sizeof(err[0]) },
+		{ "group-b", "agent-2", b, 2, err[1], sizeof(err[1]) },
+		/* the same id twice in one group: the first is stored */
+		{ "group-a", "agent-1", a, 3, err[2], sizeof(err[2]) },
+		{ "stored-before", "agent-1", &before, 1, err[3], sizeof(err[3]) },
+		/* refused before the transaction: fails no other */
+		{ "group-bad", "agent-1", &bad, 1, err[4], sizeof(err[4]) },
+		{ "group-empty", "agent-1", NULL, 0, NULL, 0 },
+	};
+	assert_int_equal(store_ingest_group(st, g, 6, res), -1);
+	assert_int_equal(res[0], STORE_STORED);
+	assert_int_equal(res[1], STORE_STORED);
+	assert_int_equal(res[2], STORE_DUPLICATE);
+	assert_int_equal(res[3], STORE_DUPLICATE);
+	assert_int_equal(res[4], STORE_FAILED);
+	assert_int_equal(res[5], STORE_STORED);
+	assert_non_null(strstr(err[4], "out of range"));
+	for (int i = 0; i < 4; i++)
+		assert_string_equal(err[i], ""); /* written on failure only */
+	t = totals(st, 0, 0);
+	assert_int_equal(t.records, 1 + 3 + 2);
+	assert_int_equal(t.flows, 1 + 3 + 2);
+	assert_int_equal(t.bytes_up, 7 + 600 + 11);
+	assert_int_equal(t.bytes_down, 70 + 6000 + 110);
+	assert_int_equal(totals(st, DAY0 + DAY, DAY0 + 2 * DAY).records, 2);
+
+	/* The same group again: all duplicates now, but the refused one,
+	 * which goes in once its count is one SQLite can hold. */
+	bad.bytes_up = 1;
+	assert_int_equal(store_ingest_group(st, g, 6, res), 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(res[i], i == 4 ? STORE_STORED : STORE_DUPLICATE);
+	t = totals(st, 0, 0);
+	assert_int_equal(t.records, 1 + 3 + 2 + 1);
+	assert_int_equal(t.bytes_up, 7 + 600 + 11 + 1);
+
+	/* An empty group is nothing to do; a group of duplicates changes
+	 * nothing, on another handle too. */
+	assert_int_equal(store_ingest_group(st, g, 0, res), 0);
+	struct store *st2 = open_ok(f->db);
+	assert_int_equal(store_ingest_group(st2, g, 2, res), 0);
+	assert_int_equal(res[0], STORE_DUPLICATE);
+	assert_int_equal(res[1], STORE_DUPLICATE);
+	struct store_totals t2 = totals(st2, 0, 0);
+	assert_memory_equal(&t, &t2, sizeof(t));
+	store_close(st2);
+	store_close(st);
+}
+
+/* A group whose transaction fails as a whole (a full database) is tried
+ * again batch by batch: the batch that cannot fit fails, and it alone. */
+static void
+test_group_full_database(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->db);
+	static struct usage_record big[3000];
+	static char big_host[3000][40];
+	struct usage_record small[3][10];
+	char small_host[3][10][40], err[4][128];
+	enum store_ingest_result res[4];
+	struct store_totals t;
+
+	fill_batch(small[0], small_host[0], 10, 0);
+	fill_batch(small[1], small_host[1], 10, 1);
+	fill_batch(small[2], small_host[2], 10, 2);
+	fill_batch(big, big_host, 3000, 3);
+	ingest_ok(st, "warm-up", small[2], 10);
+	/* room for small batches, not for 3,000 new names and rows */
+	assert_int_equal(store_set_max_bytes(st, 256 * 1024), 0);
+	memset(err, 0, sizeof(err));
+	struct store_batch g[4] = {
+		{ "small-0", "agent", small[0], 10, err[0], sizeof(err[0]) },
+		{ "big", "agent", big, 3000, err[1], sizeof(err[1]) },
+		{ "small-1", "agent", small[1], 10, err[2], sizeof(err[2]) },
+		{ "small-0", "agent", small[0], 10, err[3], sizeof(err[3]) },
+	};
+	assert_int_equal(store_ingest_group(st, g, 4, res), -1);
+	assert_int_equal(res[0], STORE_STORED);
+	assert_int_equal(res[1], STORE_FAILED);
+	assert_int_equal(res[2], STORE_STORED);
+	assert_int_equal(res[3], STORE_DUPLICATE);
+	assert_non_null(strstr(err[1], "full"));
+	assert_non_null(strstr(store_error(st), "full"));
+	assert_string_equal(err[0], "");
+	t = totals(st, 0, 0);
+	assert_int_equal(t.records, 10 + 10 + 10);
+	assert_int_equal(t.bytes_up, 30);
+
+	/* With room, the failed batch goes in whole, once; its names get
+	 * fresh ids (the caches forgot the rolled-back ones). */
+	assert_int_equal(store_set_max_bytes(st, 0), 0);
+	assert_int_equal(store_ingest_group(st, g, 4, res), 0);
+	assert_int_equal(res[0], STORE_DUPLICATE);
+	assert_int_equal(res[1], STORE_STORED);
+	assert_int_equal(res[2], STORE_DUPLICATE);
+	assert_int_equal(res[3], STORE_DUPLICATE);
+	t = totals(st, 0, 0);
+	assert_int_equal(t.records, 30 + 3000);
+	assert_true(store_rollup(st) > 0);
+	assert_int_equal(totals(st, 0, 0).records, 30 + 3000);
+	struct generic_rows *rows = calloc(1, sizeof(*rows));
+	assert_non_null(rows);
+	assert_int_equal(store_unknown_domains(st, 0, 0, collect_domain, rows), 0);
+	assert_int_equal(rows->n, 1);
+	assert_int_equal(rows->row[0].b, 30 + 3000); /* distinct hosts */
+	free(rows);
+	store_close(st);
+}
+
+/* Batches stored in groups, rolled up a step at a time and by a handle
+ * opened later: queries stay exact, and the backlog is seen by a handle
+ * that did not write it. */
+static void
+test_rollup_steps(void **state)
+{
+	struct fixture *f = *state;
+	struct world *w = make_world();
+	struct store *st = open_ok(f->db);
+	struct store_batch g[4];
+	enum store_ingest_result res[4];
+	char id[4][32];
+
+	for (int i = 0; i < N_RECS; i += 4 * 250) {
+		for (int k = 0; k < 4; k++) {
+			snprintf(id[k], sizeof(id[k]), "steps-%d", i + k * 250);
+			g[k] = (struct store_batch){ id[k], "agent-1", &w->recs[i + k * 250], 250,
+						     NULL, 0 };
+		}
+		assert_int_equal(store_ingest_group(st, g, 4, res), 0);
+		for (int k = 0; k < 4; k++)
+			assert_int_equal(res[k], STORE_STORED);
+		w->n_in = i + 4 * 250;
+	}
+	assert_int_equal(store_rollup_pending(st), N_RECS); /* groups never roll up */
+	assert_int_equal(store_rollup_some(st, 1000), 1000);
+	assert_int_equal(store_rollup_pending(st), N_RECS - 1000);
+	check_ranges(st, w);
+	store_close(st);
+
+	st = open_ok(f->db);
+	assert_int_equal(store_rollup_pending(st), N_RECS - 1000);
+	assert_int_equal(store_rollup_some(st, 0), N_RECS - 1000);
+	assert_int_equal(store_rollup_pending(st), 0);
+	assert_int_equal(store_rollup_some(st, 10), 0);
+	check_ranges(st, w);
+	store_close(st);
+	free(w);
+}
+
+/* With manual checkpoints a handle's commits leave the WAL to a
+ * checkpoint run elsewhere; after one, the WAL starts afresh. */
+static void
+test_manual_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->db), *other = open_ok(f->db);
+	static struct usage_record r[1000];
+	static char host[1000][40];
+	int64_t after_big;
+
+	store_manual_checkpoints(st);
+	assert_int_equal(store_wal_pages(st), 0);
+	fill_batch(r, host, 1000, 0);
+	ingest_ok(st, "big", r, 1000);
+	after_big = store_wal_pages(st);
+	assert_true(after_big > 10);
+	/* no checkpoint: the next commit adds to the WAL */
+	ingest_ok(st, "one", r, 1);
+	assert_true(store_wal_pages(st) > after_big);
+	/* a checkpoint on another handle copies it all; the next
+	 * transaction starts the WAL again from its beginning */
+	assert_int_equal(store_checkpoint(other), 0);
+	ingest_ok(st, "two", r + 1, 1);
+	assert_true(store_wal_pages(st) < after_big);
+	assert_int_equal(totals(other, 0, 0).records, 1002);
+	store_close(other);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -1266,6 +1476,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_full_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollup_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_manual_checkpoints, setup, teardown),
 	};
 	log_init("test_store", LOG_LEVEL_WARN); /* no "migrated" line per test */
 	return cmocka_run_group_tests(tests, NULL, NULL);
