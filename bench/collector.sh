@@ -9,11 +9,15 @@
 #        RATE=0: closed loop (maximum throughput); RATE=N: the agents offer N
 #        summaries/s together (latency at that load). Without RATE, both runs:
 #        closed loop, then RATE=100000 on a fresh database.
+#        SHAPE=recurring (default: each agent's 50 clients use the same hosts
+#        bucket after bucket, as real traffic does) or unique (every record a
+#        new day/client/host: the worst case for the daily roll-up).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
 agents=${AGENTS:-50} batches=${BATCHES:-20} records=${RECORDS:-500}
 rates=${RATE:-"0 100000"}
+shape=${SHAPE:-recurring}
 collector=$build/shadowmap-collector
 load=$build/bench/collector-load
 [ -x "$collector" ] && [ -x "$load" ] || { echo "build first: cmake --build $build" >&2; exit 2; }
@@ -38,7 +42,7 @@ run() {
 		sleep 0.1
 	done
 
-	"$load" "http://127.0.0.1:$port/api/v1/batches" "$agent_token" "$agents" "$batches" "$records" "$1" \
+	"$load" "http://127.0.0.1:$port/api/v1/batches" "$agent_token" "$agents" "$batches" "$records" "$1" "$shape" \
 		| tee "$work/load.out"
 	sent=$(grep '^sent' "$work/load.out")
 	stored=$(curl -sf -H "Authorization: Bearer $reader_token" "http://127.0.0.1:$port/api/v1/totals" \

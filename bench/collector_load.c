@@ -6,6 +6,7 @@
  * generator still takes its share of the CPU: the sending threads).
  *
  * usage: collector-load URL TOKEN [agents=50] [batches_per_agent=20] [records=500] [rate=0]
+ *                       [shape=recurring|unique]
  *
  * rate 0: closed loop, each agent posts its next batch as soon as the last
  * one is acknowledged: the collector's maximum throughput (and latency is
@@ -45,6 +46,7 @@ struct agent {
 	double start_ms;
 };
 
+static int unique_shape;
 static uint64_t sent_flows, sent_packets, sent_up, sent_down;
 
 static double
@@ -131,7 +133,11 @@ build_body(int agent, int batch, int records, struct body *out)
 	text_add(&t, "{\"schema\":\"shadowmap.batch/1\",\"batch_id\":\"%s\",\"agent_version\":"
 		 "\"bench\",\"created\":\"2026-03-02T10:00:00Z\",\"records\":[", id);
 	for (int i = 0; i < records; i++) {
-		int host = (agent * 7919 + batch * 104729 + i * 31) % 2000;
+		/* recurring: the same people use the same services bucket after
+		 * bucket, as real agents report them; unique: every record a new
+		 * (day, client, host), the worst case for the daily roll-up */
+		int host = unique_shape ? (agent * 7919 + batch * 104729 + i * 31) % 2000
+					: (agent * 37 + i * 7) % 2000;
 		const char *pat = apps[host % 12];
 		char name[96], sub[128];
 		if (host % 12 >= 10)
@@ -139,7 +145,8 @@ build_body(int agent, int batch, int records, struct body *out)
 		else
 			snprintf(name, sizeof(name), "%s", pat);
 		snprintf(sub, sizeof(sub), "h%d.%s", host / 12, name);
-		int minute = (batch * 5 + i / 100) % (24 * 60 * 30);
+		int minute = unique_shape ? (batch * 5 + i / 100) % (24 * 60 * 30)
+					  : (batch * 5) % (24 * 60 * 30);
 		int day = 1 + minute / (24 * 60);
 		int hh = (minute / 60) % 24, mm = (minute % 60) / 5 * 5;
 		unsigned flows = 1 + i % 3, packets = 10 + i % 50;
@@ -248,6 +255,7 @@ main(int argc, char **argv)
 	int per = argc > 4 ? atoi(argv[4]) : 20;
 	int records = argc > 5 ? atoi(argv[5]) : 500;
 	double rate = argc > 6 ? atof(argv[6]) : 0;
+	unique_shape = argc > 7 && strcmp(argv[7], "unique") == 0;
 	if (n_agents < 1 || n_agents > 1000 || per < 1 || records < 1 || records > 10000) {
 		fprintf(stderr, "collector-load: agents 1-1000, batches >= 1, records 1-10000\n");
 		return 2;
