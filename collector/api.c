@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "shadowmap/catalog.h"
+#include "shadowmap/fileio.h"
 #include "shadowmap/log.h"
 #include "shadowmap/sig.h"
 #include "shadowmap/timefmt.h"
@@ -188,53 +189,6 @@ out:
 	return rc;
 }
 
-/* Reads a whole file of at most max bytes; caller frees. */
-static char *
-read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-		goto fail;
-	}
-	if ((size_t)st.st_size > max) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	if (!(buf = malloc((size_t)st.st_size + 1))) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*len = got;
-	close(fd);
-	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
-}
-
 /*
  * The signature document: {"schema":..., "files":[{"path","content"}]},
  * the files' text as they are, paths relative to the signature directory.
@@ -281,7 +235,7 @@ build_sigdoc(struct api_knowledge *k, const char *sig_path, char *err, size_t er
 	}
 	for (size_t i = 0; i < files.n; i++) {
 		size_t len;
-		char *text = read_file(files.v[i], YAML_FILE_MAX, &len, err, errlen);
+		char *text = file_read_all(files.v[i], YAML_FILE_MAX, &len, err, errlen);
 		if (!text)
 			goto out;
 		total += len;

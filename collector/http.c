@@ -17,7 +17,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -26,12 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "shadowmap/fileio.h"
 #include "shadowmap/log.h"
 
 #include "http.h"
@@ -161,52 +160,15 @@ http_listen_valid(const char *listen, char *err, size_t errlen)
 char *
 http_read_pem(const char *path, char *err, size_t errlen)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len;
+	char *buf = file_read_all(path, PEM_MAX, &len, err, errlen);
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if (buf && !strstr(buf, "-----BEGIN ")) {
+		snprintf(err, errlen, "%s: not a PEM file", path);
+		free(buf);
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)PEM_MAX) {
-		snprintf(err, errlen, "%s: %s", path,
-			 S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	if (!strstr(buf, "-----BEGIN ")) {
-		snprintf(err, errlen, "%s: not a PEM file", path);
-		goto fail;
-	}
-	close(fd);
 	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
 }
 
 /* ---- requests ---- */

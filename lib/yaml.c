@@ -6,18 +6,15 @@
  * error included, comes out as one line "file:line: reason". Input is
  * checked first for what libfyaml does not guard against.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <libfyaml.h>
 
+#include "shadowmap/fileio.h"
 #include "shadowmap/utf8.h"
 #include "shadowmap/yaml.h"
 
@@ -417,61 +414,6 @@ out:
 	return rc;
 }
 
-/* Reads a whole regular file of at most max bytes; caller frees *data. */
-static int
-read_file(struct yreader *ld, const char *path, size_t max, char **data, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, rc = -1;
-
-	*data = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return yfail(ld, 0, "cannot open: %s", strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		yfail(ld, 0, "cannot read: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		yfail(ld, 0, "not a regular file");
-		goto out;
-	}
-	if (st.st_size > (off_t)max) {
-		yfail(ld, 0, "larger than %zu bytes", max);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		yfail(ld, 0, "out of memory");
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			yfail(ld, 0, "cannot read: %s", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break; /* shrank under us: parse what is there */
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
-
 int
 yaml_read_string(const char *name, const char *data, size_t len, struct ynode **root,
 		 char *err, size_t errlen)
@@ -499,7 +441,8 @@ yaml_read_file(const char *path, size_t max_bytes, struct ynode **root, char *er
 	ld.name = path;
 	ld.err = err;
 	ld.errlen = errlen;
-	if (read_file(&ld, path, max_bytes, &data, &len) < 0)
+	data = file_read_all(path, max_bytes, &len, err, errlen);
+	if (!data)
 		return -1;
 	rc = yaml_parse(&ld, data, len, root);
 	free(data);
