@@ -15,10 +15,8 @@
  * before its next use after a reload.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,8 +42,6 @@
 
 #define SIGDOC_SCHEMA "shadowmap.signatures/1"
 #define SIGDOC_MAX ((size_t)64 << 20) /* all signature files together */
-#define SIGDOC_FILES_MAX 10000
-#define SIGDOC_DEPTH_MAX 8
 
 #define ROLE_BIT(r) (1u << (r))
 
@@ -88,107 +84,6 @@ api_knowledge_describe(const struct api_knowledge *k, char *out, size_t len)
 		 k->sigdoc_files);
 }
 
-struct path_list {
-	char **v;
-	size_t n, cap;
-};
-
-static void
-path_list_free(struct path_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-}
-
-/* The loader's rule (lib/sig_load.c; keep them alike): *.yaml and *.yml,
- * but not examples of other formats (catalog.example.yaml). */
-static int
-has_yaml_suffix(const char *name)
-{
-	size_t n = strlen(name);
-	if ((n > 13 && strcmp(name + n - 13, ".example.yaml") == 0) ||
-	    (n > 12 && strcmp(name + n - 12, ".example.yml") == 0))
-		return 0;
-	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-	       (n > 4 && strcmp(name + n - 4, ".yml") == 0);
-}
-
-static int
-path_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The files the signature loader reads, by its rules (sig.h): *.yaml and
- * *.yml under dir, hidden entries skipped, whole paths in byte order. */
-static int
-collect_yaml(const char *dir, int depth, struct path_list *out, char *err, size_t errlen)
-{
-	DIR *d;
-	struct dirent *de;
-	int rc = -1;
-
-	if (depth > SIGDOC_DEPTH_MAX) {
-		snprintf(err, errlen, "%s: directories nested too deeply", dir);
-		return -1;
-	}
-	d = opendir(dir);
-	if (!d) {
-		snprintf(err, errlen, "%s: cannot open directory: %s", dir, strerror(errno));
-		return -1;
-	}
-	while ((errno = 0, de = readdir(d)) != NULL) {
-		char path[PATH_MAX];
-		struct stat st;
-		if (de->d_name[0] == '.')
-			continue;
-		int n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (n < 0 || (size_t)n >= sizeof(path)) {
-			snprintf(err, errlen, "%s: path too long", dir);
-			goto out;
-		}
-		if (stat(path, &st) < 0) {
-			snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-			goto out;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			if (collect_yaml(path, depth + 1, out, err, errlen) < 0)
-				goto out;
-			continue;
-		}
-		if (!S_ISREG(st.st_mode) || !has_yaml_suffix(de->d_name))
-			continue;
-		if (out->n >= SIGDOC_FILES_MAX) {
-			snprintf(err, errlen, "%s: more than %d signature files", dir,
-				 SIGDOC_FILES_MAX);
-			goto out;
-		}
-		if (out->n == out->cap) {
-			size_t want = out->cap ? out->cap * 2 : 32;
-			char **v = realloc(out->v, want * sizeof(*v));
-			if (!v)
-				goto oom;
-			out->v = v;
-			out->cap = want;
-		}
-		if (!(out->v[out->n] = strdup(path)))
-			goto oom;
-		out->n++;
-	}
-	if (errno) {
-		snprintf(err, errlen, "%s: cannot read directory: %s", dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-	goto out;
-oom:
-	snprintf(err, errlen, "%s: out of memory", dir);
-out:
-	closedir(d);
-	return rc;
-}
-
 /*
  * The signature document: {"schema":..., "files":[{"path","content"}]},
  * the files' text as they are, paths relative to the signature directory.
@@ -200,7 +95,8 @@ out:
 static int
 build_sigdoc(struct api_knowledge *k, const char *sig_path, char *err, size_t errlen)
 {
-	struct path_list files = { NULL, 0, 0 };
+	char **files = NULL;
+	size_t n_files = 0;
 	json_t *root = NULL, *arr = NULL;
 	struct stat st;
 	size_t total = 0, prefix = 0;
@@ -211,18 +107,12 @@ build_sigdoc(struct api_knowledge *k, const char *sig_path, char *err, size_t er
 		snprintf(err, errlen, "%s: cannot open: %s", sig_path, strerror(errno));
 		return -1;
 	}
+	/* exactly the files the loader read, in its order */
+	if (sig_list_files(sig_path, &files, &n_files, err, errlen) < 0)
+		goto out;
 	if (S_ISDIR(st.st_mode)) {
-		if (collect_yaml(sig_path, 0, &files, err, errlen) < 0)
-			goto out;
-		qsort(files.v, files.n, sizeof(*files.v), path_cmp);
 		prefix = strlen(sig_path) + 1;
 	} else {
-		files.v = malloc(sizeof(*files.v));
-		if (!files.v || !(files.v[0] = strdup(sig_path))) {
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-		files.n = files.cap = 1;
 		const char *slash = strrchr(sig_path, '/');
 		prefix = slash ? (size_t)(slash - sig_path) + 1 : 0;
 	}
@@ -233,16 +123,16 @@ build_sigdoc(struct api_knowledge *k, const char *sig_path, char *err, size_t er
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < files.n; i++) {
+	for (size_t i = 0; i < n_files; i++) {
 		size_t len;
-		char *text = file_read_all(files.v[i], YAML_FILE_MAX, &len, err, errlen);
+		char *text = file_read_all(files[i], YAML_FILE_MAX, &len, err, errlen);
 		if (!text)
 			goto out;
 		total += len;
 		json_t *content = json_stringn(text, len);
 		free(text);
 		if (!content) {
-			snprintf(err, errlen, "%s: not valid UTF-8 text", files.v[i]);
+			snprintf(err, errlen, "%s: not valid UTF-8 text", files[i]);
 			goto out;
 		}
 		if (total > SIGDOC_MAX) {
@@ -252,7 +142,7 @@ build_sigdoc(struct api_knowledge *k, const char *sig_path, char *err, size_t er
 			goto out;
 		}
 		json_t *f = json_object();
-		if (!f || json_object_set_new(f, "path", json_string(files.v[i] + prefix)) < 0 ||
+		if (!f || json_object_set_new(f, "path", json_string(files[i] + prefix)) < 0 ||
 		    json_object_set_new(f, "content", content) < 0 ||
 		    json_array_append_new(arr, f) < 0) {
 			snprintf(err, errlen, "out of memory");
@@ -265,7 +155,7 @@ build_sigdoc(struct api_knowledge *k, const char *sig_path, char *err, size_t er
 		goto out;
 	}
 	k->sigdoc_len = strlen(k->sigdoc);
-	k->sigdoc_files = files.n;
+	k->sigdoc_files = n_files;
 	/* a strong validator: the hash of exactly the bytes served */
 	if (token_sha256_hex(k->sigdoc, k->sigdoc_len, hex, sizeof(hex)) < 0) {
 		snprintf(err, errlen, "cannot hash the signature document (libgcrypt)");
@@ -276,7 +166,7 @@ build_sigdoc(struct api_knowledge *k, const char *sig_path, char *err, size_t er
 out:
 	json_decref(arr);
 	json_decref(root);
-	path_list_free(&files);
+	sig_files_free(files, n_files);
 	return rc;
 }
 

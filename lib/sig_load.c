@@ -1477,10 +1477,47 @@ load_path(sig_db *db, const char *path, int local, char *err, size_t errlen)
 		}
 	rc = bad ? -1 : 0;
 out:
-	for (size_t i = 0; i < files.n; i++)
-		free(files.v[i]);
-	free(files.v);
+	sig_files_free(files.v, files.n);
 	return rc;
+}
+
+int
+sig_list_files(const char *path, char ***files, size_t *n, char *err, size_t errlen)
+{
+	struct path_list list = { NULL, 0, 0 };
+	struct stat st;
+
+	*files = NULL;
+	*n = 0;
+	if (stat(path, &st) < 0)
+		return sig_errf(err, errlen, path, 0, "cannot open: %s", strerror(errno));
+	if (S_ISDIR(st.st_mode)) {
+		/* no database: problems go to err, the first one ends the walk */
+		if (collect(NULL, path, 0, &list, err, errlen) < 0) {
+			sig_files_free(list.v, list.n);
+			return -1;
+		}
+		if (list.n > 1)
+			qsort(list.v, list.n, sizeof(*list.v), path_cmp);
+	} else {
+		list.v = malloc(sizeof(*list.v));
+		if (!list.v || !(list.v[0] = strdup(path))) {
+			free(list.v);
+			return sig_errf(err, errlen, path, 0, "out of memory");
+		}
+		list.n = 1;
+	}
+	*files = list.v;
+	*n = list.n;
+	return 0;
+}
+
+void
+sig_files_free(char **files, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
 }
 
 int

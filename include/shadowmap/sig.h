@@ -100,6 +100,17 @@ void sig_db_free(sig_db *db);
 int sig_db_load_path(sig_db *db, const char *path, char *err, size_t errlen);
 
 /*
+ * The files sig_db_load_path reads for path, in the order it reads them:
+ * path itself when it is a file, else every *.yaml and *.yml below it
+ * (hidden entries and *.example.yaml skipped), whole paths in byte order.
+ * For whoever must hand the same files on (the collector serves them to
+ * agents). *files holds *n strings; caller frees with sig_files_free.
+ * Returns 0, or -1 with "path: reason" in err.
+ */
+int sig_list_files(const char *path, char ***files, size_t *n, char *err, size_t errlen);
+void sig_files_free(char **files, size_t n);
+
+/*
  * Loads the organisation's local signatures, a file or a directory as
  * above, after every sig_db_load_path and before finalize. Local files may
  * add categories and apps, change built-in apps under "overrides:", and

@@ -1573,6 +1573,33 @@ test_real_signatures(void **state)
 	sig_db_free(db);
 }
 
+/* The files the loader reads, as the collector hands them on: YAML only,
+ * the catalog example and README left out, whole paths in byte order. */
+static void
+test_list_files(void **state)
+{
+	(void)state;
+	char **files;
+	size_t n;
+	char err[512];
+
+	assert_int_equal(sig_list_files(DATA "/good", &files, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(files[0], DATA "/good/apps/google.yaml");
+	assert_string_equal(files[1], DATA "/good/apps/net.yaml");
+	assert_string_equal(files[2], DATA "/good/apps/slack.yml");
+	assert_string_equal(files[3], DATA "/good/categories.yaml");
+	sig_files_free(files, n);
+	assert_int_equal(sig_list_files(DATA "/good/apps/slack.yml", &files, &n, err,
+					sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(files[0], DATA "/good/apps/slack.yml");
+	sig_files_free(files, n);
+	assert_int_equal(sig_list_files(DATA "/no-such-dir", &files, &n, err, sizeof(err)), -1);
+	assert_string_equal(err, DATA "/no-such-dir: cannot open: No such file or directory");
+	assert_null(files);
+}
+
 int
 main(void)
 {
@@ -1599,6 +1626,7 @@ main(void)
 		cmocka_unit_test(test_override_errors),
 		cmocka_unit_test(test_lint_all_problems),
 		cmocka_unit_test(test_real_signatures),
+		cmocka_unit_test(test_list_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
