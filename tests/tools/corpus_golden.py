@@ -153,10 +153,6 @@ NOT_A_SERVER_NAME = [
 ]
 
 
-def is_address(text):
-    return parses(text)
-
-
 def auto_reason(nd, ag):
     """The reason for a disagreement when it is one of the known kinds;
     None when a person has to write one."""
@@ -170,7 +166,7 @@ def auto_reason(nd, ag):
         if n_host and a_host and len(a_host) > NDPI_NAME_MAX and \
                 a_host.startswith(n_host):
             reasons.append('nDPI 4.2 cuts names at %d characters' % NDPI_NAME_MAX)
-        elif n_host and is_address(n_host):
+        elif n_host and parses(n_host):
             why = 'ndpiReader\'s "name" is an address literal; the agent keeps names only'
             if a_host and source == 'cert':
                 why += ' and takes this one from the server certificate'
