@@ -27,6 +27,7 @@ struct dpi_flow {
 	struct ndpi_flow_struct *nf;
 	ndpi_protocol proto;
 	int detected;
+	int by_name;    /* verdict from the agent's own name: nDPI saw no payload */
 	int cert_taken;
 	char cert_name[DOMAIN_MAX];
 };
@@ -269,6 +270,48 @@ refine_with_name(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_n
 	return 1;
 }
 
+static uint16_t
+carrier_of(enum dpi_name_kind kind)
+{
+	switch (kind) {
+	case DPI_NAME_TLS: return NDPI_PROTOCOL_TLS;
+	case DPI_NAME_QUIC: return NDPI_PROTOCOL_QUIC;
+	case DPI_NAME_HTTP: return NDPI_PROTOCOL_HTTP;
+	default: return NDPI_PROTOCOL_UNKNOWN;
+	}
+}
+
+/* nDPI remembers the clients of these from their TLS/HTTP flows and names
+ * their later nameless media flows by that memory (its Zoom, Teams and
+ * Ookla caches): such payloads must go through nDPI. */
+static int
+feeds_ndpi_cache(uint16_t app)
+{
+	return app == NDPI_PROTOCOL_ZOOM || app == NDPI_PROTOCOL_MSTEAMS ||
+	       app == NDPI_PROTOCOL_SKYPE_TEAMS || app == NDPI_PROTOCOL_OOKLA;
+}
+
+int
+dpi_verdict_by_name(struct dpi *d, struct dpi_flow *f, const char *name,
+		    enum dpi_name_kind kind)
+{
+	uint16_t carrier = carrier_of(kind);
+	uint16_t app = host_rule(d, name);
+	if (feeds_ndpi_cache(app))
+		return 0;
+	/* no host rule: the server's address, as nDPI itself would fall back
+	 * to ("TLS.Cloudflare"); known once nDPI saw the handshake */
+	if (app == NDPI_PROTOCOL_UNKNOWN || is_carrier(app))
+		app = f->nf->guessed_host_protocol_id;
+	if (app == NDPI_PROTOCOL_UNKNOWN || is_carrier(app))
+		app = carrier;
+	f->proto.master_protocol = app == carrier ? NDPI_PROTOCOL_UNKNOWN : carrier;
+	f->proto.app_protocol = app;
+	f->detected = 1;
+	f->by_name = 1;
+	return 1;
+}
+
 void
 dpi_finish(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_name_kind kind,
 	   struct dpi_verdict *v)
@@ -278,7 +321,7 @@ dpi_finish(struct dpi *d, struct dpi_flow *f, const char *name, enum dpi_name_ki
 		f->proto = ndpi_detection_giveup(d->mod, f->nf, 1, &guessed);
 	}
 	memset(v, 0, sizeof(*v));
-	int refined = refine_with_name(d, f, name, kind);
+	int refined = f->by_name || refine_with_name(d, f, name, kind);
 	v->name_id = dpi_intern(d, f->proto);
 	switch (refined ? -1 : (int)f->nf->confidence) {
 	case -1:

@@ -62,6 +62,19 @@ int dpi_wants_more(struct dpi *d, struct dpi_flow *f);
 int dpi_has_app(struct dpi_flow *f);
 
 /*
+ * Settles the verdict from a name the agent read from the flow's first
+ * client payload (kind TLS, QUIC or HTTP), without nDPI seeing that
+ * payload: the carrier the parser recognised, with nDPI's host rules on
+ * the name for the application ("TLS.Google"). For flows whose name the
+ * signatures know, where nDPI's verdict cannot change the app; it spares
+ * the ClientHello dissection (JA3 and all), the costliest part of nDPI.
+ * Returns 0, settling nothing, for names whose payload nDPI learns from
+ * (it names later media flows of the same client by them).
+ */
+int dpi_verdict_by_name(struct dpi *d, struct dpi_flow *f, const char *name,
+			enum dpi_name_kind kind);
+
+/*
  * Ends detection: nDPI's verdict, guessed from ports and addresses when
  * the payload gave none. When nDPI's verdict is only a guess or names no
  * application, and the agent found the server's name itself (name, of

@@ -157,7 +157,7 @@ test_errors(void **state)
 		{ "apps:\n  - app: zoom\n   status: banned\n", 3, "YAML" },
 		{ "apps:\n  - &a {app: zoom, status: banned}\n", 2, "" },
 	};
-	char err[512], want[64];
+	char err[512], want[300];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *path = write_file(cases[i].text);
 		err[0] = '\0';
