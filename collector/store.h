@@ -215,4 +215,28 @@ int store_unknown_domains(struct store *st, int64_t from, int64_t to,
 			  int (*cb)(void *arg, const struct store_domain_row *r), void *arg);
 int store_get_totals(struct store *st, int64_t from, int64_t to, struct store_totals *out);
 
+/* ---- for reports ---- */
+
+/* One (client, app) pair's use in a range. */
+struct store_client_app_row {
+	const char *client;   /* address text */
+	const char *app;      /* never NULL: usage of no app is left out */
+	const char *category;
+	uint64_t flows, bytes_up, bytes_down;
+	unsigned days;        /* distinct UTC days with use */
+	uint64_t point_bits;  /* bit i: use on a day of point i of the series */
+	int64_t first_seen, last_seen;
+};
+
+/*
+ * Every (client, app) pair with use in [from, to), in no particular order.
+ * The time series starts at UTC day number day0 (usec / 86400e6) with
+ * days_per_point days a point, 64 points at most (0: no series, point_bits
+ * 0). The walk stops at a non-zero return of cb, which it returns; -1 on
+ * error.
+ */
+int store_client_apps(struct store *st, int64_t from, int64_t to, int64_t day0,
+		      unsigned days_per_point,
+		      int (*cb)(void *arg, const struct store_client_app_row *r), void *arg);
+
 #endif

@@ -190,6 +190,7 @@ enum stmt_id {
 	S_Q_CLIENTS,
 	S_Q_DOMAINS,
 	S_Q_TOTALS,
+	S_Q_CLIENT_APPS,
 	S_COUNT
 };
 
@@ -201,24 +202,25 @@ enum stmt_id {
  * snapshot: a roll-up committing meanwhile cannot count a row twice.
  * Empty ranges cost one index probe each.
  */
+#define RAW_DAY                                                                     \
+	"CASE WHEN bucket_start >= 0 THEN bucket_start / " STR(DAY_USEC_INT)         \
+	" ELSE -((-1 - bucket_start) / " STR(DAY_USEC_INT) ") - 1 END"
+#define RAW_COLUMNS                                                                 \
+	" SELECT " RAW_DAY ", client_id, key_id, 1, flows, packets, bytes_up,"      \
+	"  bytes_down, first_seen, last_seen FROM usage"
 #define USAGE_IN_RANGE                                                              \
-	"WITH u(client_id, key_id, records, flows, packets, bytes_up, bytes_down,"  \
-	" first_seen, last_seen) AS ("                                              \
-	" SELECT client_id, key_id, records, flows, packets, bytes_up, bytes_down," \
-	"  first_seen, last_seen FROM usage_daily WHERE day >= ?1 AND day < ?2"     \
-	" UNION ALL"                                                                \
-	" SELECT client_id, key_id, 1, flows, packets, bytes_up, bytes_down,"       \
-	"  first_seen, last_seen FROM usage"                                        \
+	"WITH u(day, client_id, key_id, records, flows, packets, bytes_up,"         \
+	" bytes_down, first_seen, last_seen) AS ("                                  \
+	" SELECT day, client_id, key_id, records, flows, packets, bytes_up,"        \
+	"  bytes_down, first_seen, last_seen FROM usage_daily"                      \
+	"  WHERE day >= ?1 AND day < ?2"                                            \
+	" UNION ALL" RAW_COLUMNS                                                    \
 	"  WHERE id > (SELECT CAST(value AS INTEGER) FROM meta"                     \
 	"              WHERE name = 'rollup_id')"                                   \
 	"   AND bucket_start >= ?7 AND bucket_start < ?8"                           \
-	" UNION ALL"                                                                \
-	" SELECT client_id, key_id, 1, flows, packets, bytes_up, bytes_down,"       \
-	"  first_seen, last_seen FROM usage"                                        \
+	" UNION ALL" RAW_COLUMNS                                                    \
 	"  WHERE bucket_start >= ?3 AND bucket_start < ?4"                          \
-	" UNION ALL"                                                                \
-	" SELECT client_id, key_id, 1, flows, packets, bytes_up, bytes_down,"       \
-	"  first_seen, last_seen FROM usage"                                        \
+	" UNION ALL" RAW_COLUMNS                                                    \
 	"  WHERE bucket_start >= ?5 AND bucket_start < ?6) "
 
 #define SUMS                                                                         \
@@ -259,8 +261,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	 * roll-up page is visited once. day is floor(bucket_start / day). */
 	[S_ROLLUP] = "INSERT INTO usage_daily(day, client_id, key_id, records, flows,"
 		     " packets, bytes_up, bytes_down, first_seen, last_seen)"
-		     " SELECT CASE WHEN bucket_start >= 0 THEN bucket_start / " STR(DAY_USEC_INT)
-		     "  ELSE -((-1 - bucket_start) / " STR(DAY_USEC_INT) ") - 1 END,"
+		     " SELECT " RAW_DAY ","
 		     "  client_id, key_id, count(*), sum(flows), sum(packets), sum(bytes_up),"
 		     "  sum(bytes_down), min(first_seen), max(last_seen)"
 		     " FROM usage WHERE id > ?1 AND id <= ?2 GROUP BY 1, 2, 3"
@@ -312,6 +313,16 @@ static const char *const stmt_sql[S_COUNT] = {
 		"SELECT ifnull(sum(records), 0), ifnull(sum(flows), 0), ifnull(sum(packets), 0),"
 		" ifnull(sum(bytes_up), 0), ifnull(sum(bytes_down), 0),"
 		" ifnull(min(first_seen), 0), ifnull(max(last_seen), 0) FROM u",
+	/* ?9: the first day of the time series, ?10 days per point (0: no
+	 * series). A sum of distinct powers of two is their bitwise or. */
+	[S_Q_CLIENT_APPS] = USAGE_IN_RANGE
+		"SELECT c.addr, k.app, min(k.category), sum(u.flows), sum(u.bytes_up),"
+		" sum(u.bytes_down), count(DISTINCT u.day),"
+		" ifnull(sum(DISTINCT CASE WHEN ?10 > 0 AND u.day >= ?9"
+		"  AND (u.day - ?9) / ?10 < 64 THEN 1 << ((u.day - ?9) / ?10) END), 0),"
+		" min(u.first_seen), max(u.last_seen)"
+		" FROM u JOIN keys k ON k.id = u.key_id JOIN clients c ON c.id = u.client_id"
+		" WHERE k.app IS NOT NULL GROUP BY u.client_id, k.app",
 };
 
 /* ---- id caches -------------------------------------------------------- */
@@ -2093,4 +2104,49 @@ store_get_totals(struct store *st, int64_t from, int64_t to, struct store_totals
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+store_client_apps(struct store *st, int64_t from, int64_t to, int64_t day0,
+		  unsigned days_per_point,
+		  int (*cb)(void *arg, const struct store_client_app_row *r), void *arg)
+{
+	const char *op = "client apps";
+	sqlite3_stmt *s = stmt_get(st, S_Q_CLIENT_APPS, op);
+	int rc, ret = 0;
+
+	if (!s)
+		return -1;
+	if (bind_range(st, s, from, to, op) < 0) {
+		sqlite3_reset(s);
+		return -1;
+	}
+	if (sqlite3_bind_int64(s, 9, day0) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 10, days_per_point) != SQLITE_OK) {
+		db_error(st, op);
+		sqlite3_reset(s);
+		return -1;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_client_app_row r = {
+			.client = COL_TEXT(s, 0),
+			.app = COL_TEXT(s, 1),
+			.category = COL_TEXT(s, 2),
+			.flows = COL_U64(s, 3),
+			.bytes_up = COL_U64(s, 4),
+			.bytes_down = COL_U64(s, 5),
+			.days = (unsigned)sqlite3_column_int64(s, 6),
+			.point_bits = (uint64_t)sqlite3_column_int64(s, 7),
+			.first_seen = sqlite3_column_int64(s, 8),
+			.last_seen = sqlite3_column_int64(s, 9),
+		};
+		if ((ret = cb(arg, &r)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		db_error(st, op);
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	return ret;
 }
