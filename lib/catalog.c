@@ -467,3 +467,18 @@ catalog_entry_at(const struct catalog *c, size_t i)
 {
 	return c && i < c->n ? &c->entries[i] : NULL;
 }
+
+int
+catalog_covers(const struct catalog_entry *e, const sig_db *sigs, const char *category)
+{
+	if (!e || e->status != CATALOG_SANCTIONED || !category)
+		return 0;
+	if (e->covers && e->covers[0]) {
+		for (const char *const *c = e->covers; *c; c++)
+			if (strcmp(*c, category) == 0)
+				return 1;
+		return 0;
+	}
+	const struct sig_app *a = sigs ? sig_db_find_app(sigs, e->app) : NULL;
+	return a && a->category && strcmp(a->category, category) == 0;
+}

@@ -100,6 +100,7 @@ struct report_category {
 struct report_gap {
 	enum report_verdict verdict;
 	size_t category;	/* index into report.categories */
+	const char *category_slug;
 	long app;		/* index into report.apps, -1 for a category gap */
 	double score;
 	unsigned rank;		/* 1 = act first */
@@ -177,5 +178,25 @@ enum report_table {
 const char *report_table_name(enum report_table t);
 int report_table_from_name(const char *name); /* -1 when unknown */
 int report_write_csv(const struct report *r, enum report_table t, FILE *out);
+
+/* ---- exports ---- */
+
+/* The domains of the catalog's banned apps (their signature domains), one
+ * per line, sorted, for a proxy or firewall list; '#' comments on top. */
+int report_write_blocklist(const struct report *r, FILE *out);
+
+/* The same as a DNS response policy zone (RPZ): each domain and its
+ * subdomains answer NXDOMAIN (CNAME .). origin: the zone's name, for the
+ * comment and SOA only (owner names are relative). */
+int report_write_rpz(const struct report *r, const char *origin, FILE *out);
+
+/*
+ * Events for a SIEM, one JSON object per line, by time: the first sighting
+ * in [from, to) of each app that is not sanctioned by each client (never
+ * seen before in the store), flagged when it is also the organisation's
+ * first. Reads the store's history up to the period's end.
+ */
+int report_write_siem(const struct report *r, struct store *st, FILE *out, char *err,
+		      size_t errlen);
 
 #endif

@@ -51,6 +51,11 @@ void catalog_free(struct catalog *c);
 const struct catalog_entry *catalog_find(const struct catalog *c, const char *app);
 enum catalog_status catalog_status_of(const struct catalog *c, const char *app);
 
+/* Whether a sanctioned entry covers category: listed in its covers, or,
+ * with no covers, the app's own category in sigs (CATALOG.md). 0 for an
+ * entry that is not sanctioned. */
+int catalog_covers(const struct catalog_entry *e, const sig_db *sigs, const char *category);
+
 size_t catalog_count(const struct catalog *c);
 const struct catalog_entry *catalog_entry_at(const struct catalog *c, size_t i);
 

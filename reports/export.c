@@ -1,0 +1,230 @@
+/*
+ * Exports for other tools: the domains of banned apps as a plain list and
+ * as a DNS response policy zone, and first sightings of unsanctioned apps
+ * as JSON-lines events for a SIEM. Formats in docs/reports.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shadowmap/json.h"
+#include "shadowmap/timefmt.h"
+
+#include "report.h"
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The banned apps' domains, sorted and each once (caller frees the array,
+ * not the strings). */
+static const char **
+banned_domains(const struct report *r, size_t *n)
+{
+	const struct catalog *cat = r->opt.catalog;
+	size_t total = 0;
+	*n = 0;
+	for (size_t i = 0; cat && i < catalog_count(cat); i++) {
+		const struct catalog_entry *e = catalog_entry_at(cat, i);
+		const struct sig_app *a = sig_db_find_app(r->opt.sigs, e->app);
+		if (e->status == CATALOG_BANNED && a)
+			total += a->n_domains;
+	}
+	const char **v = malloc((total ? total : 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; cat && i < catalog_count(cat); i++) {
+		const struct catalog_entry *e = catalog_entry_at(cat, i);
+		const struct sig_app *a = sig_db_find_app(r->opt.sigs, e->app);
+		if (e->status != CATALOG_BANNED || !a)
+			continue;
+		for (size_t k = 0; k < a->n_domains; k++)
+			v[(*n)++] = a->domains[k];
+	}
+	qsort(v, *n, sizeof(*v), cmp_str);
+	size_t w = 0;
+	for (size_t i = 0; i < *n; i++)
+		if (w == 0 || strcmp(v[w - 1], v[i]) != 0)
+			v[w++] = v[i];
+	*n = w;
+	return v;
+}
+
+static void
+banned_apps_comment(const struct report *r, FILE *out, const char *lead)
+{
+	const struct catalog *cat = r->opt.catalog;
+	fprintf(out, "%s banned apps of the catalog:", lead);
+	int any = 0;
+	for (size_t i = 0; cat && i < catalog_count(cat); i++) {
+		const struct catalog_entry *e = catalog_entry_at(cat, i);
+		if (e->status == CATALOG_BANNED) {
+			fprintf(out, " %s", e->app);
+			any = 1;
+		}
+	}
+	fprintf(out, "%s\n", any ? "" : " none");
+}
+
+int
+report_write_blocklist(const struct report *r, FILE *out)
+{
+	size_t n;
+	const char **v = banned_domains(r, &n);
+	if (!v) {
+		errno = ENOMEM;
+		return -1;
+	}
+	fprintf(out, "# shadowmap blocklist: domains of banned apps; each covers its subdomains\n");
+	banned_apps_comment(r, out, "#");
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s\n", v[i]);
+	free(v);
+	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
+}
+
+int
+report_write_rpz(const struct report *r, const char *origin, FILE *out)
+{
+	size_t n;
+	const char **v = banned_domains(r, &n);
+	if (!v) {
+		errno = ENOMEM;
+		return -1;
+	}
+	/* the serial only has to grow between exports: seconds since the
+	 * epoch fit in 32 bits until 2106 */
+	unsigned long serial = (unsigned long)time(NULL);
+	fprintf(out, "; shadowmap response policy zone %s: domains of banned apps answer NXDOMAIN\n",
+		origin ? origin : "");
+	banned_apps_comment(r, out, ";");
+	fprintf(out, "$TTL 300\n"
+		     "@ IN SOA localhost. hostmaster.localhost. %lu 3600 600 86400 300\n"
+		     "@ IN NS localhost.\n",
+		serial);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s CNAME .\n*.%s CNAME .\n", v[i], v[i]);
+	free(v);
+	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
+}
+
+/* ---- SIEM ---- */
+
+struct sighting {
+	int64_t time;
+	char *client;
+	long app; /* index into r->apps */
+};
+
+struct siem_arg {
+	const struct report *r;
+	struct sighting *v;
+	size_t n, cap;
+	int failed;
+};
+
+static int
+siem_row(void *arg, const struct store_client_app_row *row)
+{
+	struct siem_arg *s = arg;
+	const struct report *r = s->r;
+	if (row->first_seen < r->from || row->first_seen >= r->to)
+		return 0; /* seen before the period (or after it) */
+	long a = report_find_app(r, row->app);
+	if (a < 0 || r->apps[a].status == CATALOG_SANCTIONED)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		struct sighting *nv = realloc(s->v, cap * sizeof(*nv));
+		if (!nv) {
+			s->failed = 1;
+			return 1;
+		}
+		s->v = nv;
+		s->cap = cap;
+	}
+	s->v[s->n].client = strdup(row->client);
+	if (!s->v[s->n].client) {
+		s->failed = 1;
+		return 1;
+	}
+	s->v[s->n].time = row->first_seen;
+	s->v[s->n].app = a;
+	s->n++;
+	return 0;
+}
+
+static int
+cmp_sighting(const void *x, const void *y)
+{
+	const struct sighting *a = x, *b = y;
+	if (a->time != b->time)
+		return a->time < b->time ? -1 : 1;
+	if (a->app != b->app)
+		return a->app < b->app ? -1 : 1;
+	return strcmp(a->client, b->client);
+}
+
+int
+report_write_siem(const struct report *r, struct store *st, FILE *out, char *err, size_t errlen)
+{
+	struct siem_arg s = {.r = r};
+	int rc = 0;
+	if (store_client_apps(st, 0, r->to, 0, 0, siem_row, &s) != 0) {
+		snprintf(err, errlen, "%s", s.failed ? "out of memory" : store_error(st));
+		rc = -1;
+		goto done;
+	}
+	qsort(s.v, s.n, sizeof(*s.v), cmp_sighting);
+	struct sbuf sb;
+	sbuf_init(&sb, 1 << 20);
+	char t[TIMEFMT_LEN];
+	for (size_t i = 0; i < s.n; i++) {
+		const struct report_app *a = &r->apps[s.v[i].app];
+		sbuf_reset(&sb);
+		sbuf_addc(&sb, '{');
+		json_add_key(&sb, "time", 1);
+		json_add_string(&sb, time_format_rfc3339(s.v[i].time, 6, t));
+		json_add_key(&sb, "event", 0);
+		json_add_string(&sb, "shadowmap.app.first_seen");
+		json_add_key(&sb, "client", 0);
+		json_add_string(&sb, s.v[i].client);
+		json_add_key(&sb, "app", 0);
+		json_add_string(&sb, a->app);
+		json_add_key(&sb, "app_name", 0);
+		json_add_string(&sb, a->name);
+		json_add_key(&sb, "vendor", 0);
+		json_add_string(&sb, a->vendor);
+		json_add_key(&sb, "category", 0);
+		json_add_string(&sb, a->category);
+		json_add_key(&sb, "status", 0);
+		json_add_string(&sb, catalog_status_name(a->status));
+		json_add_key(&sb, "risk", 0);
+		json_add_i64(&sb, a->risk.score);
+		json_add_key(&sb, "first_for_organisation", 0);
+		sbuf_addstr(&sb, a->is_new && s.v[i].time == a->first_seen_ever ? "true" : "false");
+		json_add_key(&sb, "severity", 0);
+		json_add_string(&sb, a->status == CATALOG_BANNED ? "high" :
+				     a->risk.score >= r->opt.risky_score ? "medium" : "low");
+		sbuf_addstr(&sb, "}\n");
+		if (sb.failed || fwrite(sb.data, 1, sb.len, out) != sb.len) {
+			snprintf(err, errlen, "%s", sb.failed ? "an event too large" : strerror(errno));
+			rc = -1;
+			break;
+		}
+	}
+	sbuf_free(&sb);
+	if (rc == 0 && fflush(out) != 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		rc = -1;
+	}
+done:
+	for (size_t i = 0; i < s.n; i++)
+		free(s.v[i].client);
+	free(s.v);
+	return rc;
+}
