@@ -37,6 +37,7 @@
 
 #include "api.h"
 #include "batch.h"
+#include "dashboard.h"
 #include "store.h"
 #include "token.h"
 
@@ -247,6 +248,7 @@ struct api {
 	struct pooled *idle;       /* under lock */
 	struct log_ratelimit auth_log; /* under lock */
 	struct ingest_queue q;
+	struct dashboard *dash;	   /* the pages under /dashboard */
 };
 
 static int writer_start(struct api *a, char *err, size_t errlen);
@@ -323,6 +325,23 @@ pool_release(struct api *a, struct pooled *p)
 	pthread_mutex_unlock(&a->lock);
 }
 
+int
+api_with_store(struct api *a,
+	       int (*fn)(void *arg, struct store *st, const sig_db *sigs,
+			 const struct catalog *cat),
+	       void *arg, char *err, size_t errlen)
+{
+	struct pooled *p = pool_acquire(a, err, errlen);
+	int rc;
+
+	if (!p)
+		return -1;
+	/* the handle's knowledge: the signatures its rows were mapped with */
+	rc = fn(arg, p->st, p->k->sigs, p->k->cat);
+	pool_release(a, p);
+	return rc;
+}
+
 static void
 pooled_close(struct pooled *p)
 {
@@ -367,6 +386,12 @@ api_new(const char *db_path, int64_t db_max_bytes, struct api_knowledge *k, char
 	}
 	pool_release(a, p);
 	if (writer_start(a, err, errlen) < 0) {
+		api_free(a);
+		return NULL;
+	}
+	a->dash = dashboard_new(a);
+	if (!a->dash) {
+		snprintf(err, errlen, "out of memory");
 		api_free(a);
 		return NULL;
 	}
@@ -426,6 +451,7 @@ api_free(struct api *a)
 {
 	if (!a)
 		return;
+	dashboard_free(a->dash);
 	writer_stop(a);
 	while (a->idle) {
 		struct pooled *next = a->idle->next;
@@ -1340,6 +1366,9 @@ api_begin(void *arg, struct http_request *req, struct http_response *resp)
 	const struct route *route = route_find(http_request_path(req));
 	struct req_state *st;
 
+	/* the dashboard's pages: sessions of their own, no bearer token */
+	if (dashboard_owns(http_request_path(req)))
+		return dashboard_begin(a->dash, req, resp);
 	if (!route) {
 		respond_error(resp, 404, "no such endpoint", NULL);
 		return 1;
@@ -1387,6 +1416,10 @@ api_handle(void *arg, struct http_request *req, struct http_response *resp)
 	struct api *a = arg;
 	const struct req_state *st = http_request_state(req);
 
+	if (dashboard_owns(http_request_path(req))) {
+		dashboard_handle(a->dash, req, resp); /* its log-in and log-out forms */
+		return;
+	}
 	/* only routes that read a body come here */
 	if (!st || st->route->id != R_BATCHES) {
 		respond_error(resp, 500, "internal error", NULL);

@@ -52,6 +52,18 @@ int api_set_knowledge(struct api *a, struct api_knowledge *k, char *err, size_t 
  * For a clean stop, before http_stop.
  */
 void api_quiesce(struct api *a);
+/*
+ * For the dashboard (dashboard.c): calls fn with a pooled store handle and
+ * the signatures and catalog it maps usage with, all valid during the call
+ * only. Returns what fn returns, or -1 with err when no store handle could
+ * be had.
+ */
+struct catalog;
+struct store;
+int api_with_store(struct api *a,
+		   int (*fn)(void *arg, struct store *st, const sig_db *sigs,
+			     const struct catalog *cat),
+		   void *arg, char *err, size_t errlen);
 /* Fills the handlers for http_start. */
 void api_http_handlers(struct api *a, struct http_handlers *h);
 /* Stores and answers the batches still queued, stops the writer and

@@ -235,6 +235,15 @@ send_response(struct http_request *r, struct http_response *resp)
 	if (resp->www_authenticate)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					resp->www_authenticate);
+	if (resp->csp) {
+		MHD_add_response_header(mr, "Content-Security-Policy", resp->csp);
+		MHD_add_response_header(mr, "X-Frame-Options", "DENY");
+		MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
+	}
+	if (resp->location[0])
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, resp->location);
+	if (resp->set_cookie[0])
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_SET_COOKIE, resp->set_cookie);
 	if (resp->retry_after) {
 		char secs[16];
 		snprintf(secs, sizeof(secs), "%u", resp->retry_after);
@@ -594,6 +603,12 @@ const char *
 http_request_peer(const struct http_request *r)
 {
 	return r->peer;
+}
+
+int
+http_request_is_tls(const struct http_request *r)
+{
+	return r->srv->tls_key != NULL;
 }
 
 void

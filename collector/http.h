@@ -24,6 +24,11 @@ struct http_response {
 	const char *allow;        /* the Allow header of a 405, static */
 	const char *www_authenticate; /* of a 401, static */
 	unsigned retry_after;     /* seconds, the Retry-After header of a 503; 0: none */
+	/* pages for browsers (the dashboard) */
+	const char *csp;          /* Content-Security-Policy, static; also sends
+				     X-Frame-Options and Referrer-Policy; NULL: none */
+	char location[256];       /* Location of a redirect; "" for none */
+	char set_cookie[256];     /* Set-Cookie; "" for none */
 };
 
 struct http_handlers {
@@ -83,6 +88,8 @@ const char *http_request_query(const struct http_request *r, const char *name);
 const void *http_request_body(const struct http_request *r, size_t *len);
 /* The client's address as text, for logs. */
 const char *http_request_peer(const struct http_request *r);
+/* 1 when the request came over TLS (a cookie may then be Secure). */
+int http_request_is_tls(const struct http_request *r);
 /* A pointer the handlers keep between begin and handle; free_fn (may be
  * NULL) runs when the request ends. */
 void http_request_set_state(struct http_request *r, void *state, void (*free_fn)(void *));

@@ -13,6 +13,7 @@ pkgs=(
   openssl ca-certificates curl
   python3 python3-cryptography python3-yaml
   tcpdump tcpreplay iproute2 time
+  chromium chromium-driver
 )
 
 # npm fetches the geolocation databases (scripts/install-geo.sh). Debian's,
