@@ -172,7 +172,8 @@ out:
 }
 
 struct api_knowledge *
-api_knowledge_load(const char *sig_path, const char *catalog_path, char *err, size_t errlen)
+api_knowledge_load(const char *sig_path, const char *local_path, const char *catalog_path,
+		   char *err, size_t errlen)
 {
 	struct api_knowledge *k = calloc(1, sizeof(*k));
 
@@ -188,7 +189,10 @@ api_knowledge_load(const char *sig_path, const char *catalog_path, char *err, si
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* local files last, as the agent loads them (sig_db_open): the
+	 * collector names usage as the organisation's agents do */
 	if (sig_db_load_path(k->sigs, sig_path, err, errlen) < 0 ||
+	    (local_path && sig_db_load_overrides(k->sigs, local_path, err, errlen) < 0) ||
 	    sig_db_finalize(k->sigs, err, errlen) < 0)
 		goto fail;
 	k->cat = catalog_path ? catalog_load(catalog_path, k->sigs, err, errlen) : catalog_empty();
@@ -527,6 +531,7 @@ enum route_id {
 	R_CATEGORIES,
 	R_CLIENTS,
 	R_DOMAINS,
+	R_NETWORKS,
 	R_TOTALS,
 	R_SIGNATURES,
 };
@@ -545,6 +550,7 @@ static const struct route routes[] = {
 	{ "/api/v1/categories", "GET", ROLE_BIT(STORE_ROLE_READER), R_CATEGORIES },
 	{ "/api/v1/clients", "GET", ROLE_BIT(STORE_ROLE_READER), R_CLIENTS },
 	{ "/api/v1/unknown-domains", "GET", ROLE_BIT(STORE_ROLE_READER), R_DOMAINS },
+	{ "/api/v1/networks", "GET", ROLE_BIT(STORE_ROLE_READER), R_NETWORKS },
 	{ "/api/v1/totals", "GET", ROLE_BIT(STORE_ROLE_READER), R_TOTALS },
 	{ "/api/v1/signatures", "GET",
 	  ROLE_BIT(STORE_ROLE_AGENT) | ROLE_BIT(STORE_ROLE_READER), R_SIGNATURES },
@@ -773,6 +779,15 @@ client_row(void *arg, const struct store_client_row *r)
 	return rows_add(rows, o);
 }
 
+/* "asn", "org", "country": null each when unknown. */
+static void
+set_network(json_t *o, uint32_t asn, const char *as_org, const char *country)
+{
+	json_object_set_new(o, "asn", asn ? jnum(asn) : json_null());
+	json_object_set_new(o, "org", jstr(as_org));
+	json_object_set_new(o, "country", jstr(country));
+}
+
 static int
 domain_row(void *arg, const struct store_domain_row *r)
 {
@@ -783,6 +798,32 @@ domain_row(void *arg, const struct store_domain_row *r)
 	json_object_set_new(o, "domain", jstr(r->domain));
 	json_object_set_new(o, "users", jnum(r->users));
 	json_object_set_new(o, "hosts", jnum(r->hosts));
+	set_counters(o, r->flows, r->packets, r->bytes_up, r->bytes_down, r->first_seen,
+		     r->last_seen);
+	if (r->asn || r->as_org || r->country) {
+		json_t *net = json_object();
+		if (!net) {
+			json_decref(o);
+			return rows_add(rows, NULL);
+		}
+		set_network(net, r->asn, r->as_org, r->country);
+		json_object_set_new(o, "network", net);
+	} else {
+		json_object_set_new(o, "network", json_null());
+	}
+	return rows_add(rows, o);
+}
+
+static int
+network_row(void *arg, const struct store_network_row *r)
+{
+	struct rows *rows = arg;
+	json_t *o = json_object();
+	if (!o)
+		return rows_add(rows, NULL);
+	set_network(o, r->asn, r->as_org, r->country);
+	json_object_set_new(o, "users", jnum(r->users));
+	json_object_set_new(o, "apps", jnum(r->apps));
 	set_counters(o, r->flows, r->packets, r->bytes_up, r->bytes_down, r->first_seen,
 		     r->last_seen);
 	return rows_add(rows, o);
@@ -847,6 +888,10 @@ handle_query(struct api *a, struct http_request *req, enum route_id id,
 	case R_CLIENTS:
 		key = "clients";
 		rc = store_clients(p->st, from, to, client_row, &rows);
+		break;
+	case R_NETWORKS:
+		key = "networks";
+		rc = store_networks(p->st, from, to, network_row, &rows);
 		break;
 	default:
 		key = "domains";

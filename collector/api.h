@@ -19,13 +19,14 @@ struct api;
 struct api_knowledge;
 
 /*
- * Loads signatures (a directory or file; NULL: sig_default_dir()) and the
- * catalog (NULL: an empty one), and builds the signature document. NULL
- * with "file:line: reason" in err on failure. The caller owns one
- * reference.
+ * Loads signatures (a directory or file; NULL: sig_default_dir()), then the
+ * organisation's local signatures (a directory or file; NULL: none), and
+ * the catalog (NULL: an empty one), and builds the signature document (of
+ * sig_path's files: local ones are not served). NULL with "file:line:
+ * reason" in err on failure. The caller owns one reference.
  */
-struct api_knowledge *api_knowledge_load(const char *sig_path, const char *catalog_path,
-					 char *err, size_t errlen);
+struct api_knowledge *api_knowledge_load(const char *sig_path, const char *local_path,
+					 const char *catalog_path, char *err, size_t errlen);
 void api_knowledge_release(struct api_knowledge *k);
 /* For log lines: "410 apps, 30 categories, 9 catalog entries". */
 void api_knowledge_describe(const struct api_knowledge *k, char *out, size_t len);

@@ -1043,6 +1043,9 @@ enum rec_field {
 	RF_BYTES_DOWN,
 	RF_FIRST_SEEN,
 	RF_LAST_SEEN,
+	RF_COUNTRY,
+	RF_ASN,
+	RF_AS_ORG,
 	RF_COUNT
 };
 
@@ -1052,8 +1055,10 @@ static const struct field_name rec_names[RF_COUNT] = {
 	FIELD_NAME("app"),	  FIELD_NAME("category"),     FIELD_NAME("ndpi_proto"),
 	FIELD_NAME("untracked"),  FIELD_NAME("flows"),	      FIELD_NAME("packets"),
 	FIELD_NAME("bytes_up"),	  FIELD_NAME("bytes_down"),   FIELD_NAME("first_seen"),
-	FIELD_NAME("last_seen"),
+	FIELD_NAME("last_seen"),  FIELD_NAME("country"),      FIELD_NAME("asn"),
+	FIELD_NAME("as_org"),
 };
+_Static_assert(RF_COUNT <= 32, "rec_fields.present has a bit per field");
 
 /* A record's known fields as read: present says which (and caught the
  * duplicates). */
@@ -1199,6 +1204,63 @@ get_time(struct vctx *v, const struct jval *x, const char *field, int frac_allow
 	return 0;
 }
 
+/*
+ * Where the server is: country, asn, as_org, each null (or absent, as from
+ * an agent without the geolocation databases) when unknown. A value of the
+ * wrong type is a 400 like any other field's; a value of the right type
+ * that is no country code, AS number or organisation name is a 422.
+ * as_org is the database's text as it is (the agent keeps control
+ * characters), so only its size and encoding are checked. asn 0 ("no AS",
+ * RFC 7607) is the same as null.
+ */
+static int
+get_geo(struct vctx *v, const struct rec_fields *rf, struct usage_record *r)
+{
+	const struct jval *x = rec_get(rf, RF_COUNTRY);
+
+	if (x && x->type != JT_NULL) {
+		if (x->type != JT_STRING)
+			return field_err(v, 400, "country", "expected a string or null, got %s",
+					 json_type_name(x->type));
+		if (x->len != 2 || x->s[0] < 'A' || x->s[0] > 'Z' || x->s[1] < 'A' ||
+		    x->s[1] > 'Z')
+			return field_err(v, 422, "country",
+					 "not an ISO 3166-1 alpha-2 code in upper case (\"DE\")");
+		r->country = x->s;
+	}
+
+	x = rec_get(rf, RF_ASN);
+	if (x && x->type != JT_NULL) {
+		if (x->type != JT_INTEGER)
+			return field_err(v, 400, "asn", "expected an integer or null, got %s",
+					 json_type_name(x->type));
+		if (x->i < 0 || x->i > (int64_t)UINT32_MAX)
+			return field_err(v, 422, "asn", "out of range (0 to 4294967295)");
+		r->asn = (uint32_t)x->i;
+	}
+
+	x = rec_get(rf, RF_AS_ORG);
+	if (x && x->type != JT_NULL) {
+		if (x->type != JT_STRING)
+			return field_err(v, 400, "as_org", "expected a string or null, got %s",
+					 json_type_name(x->type));
+		if (x->len == 0)
+			return field_err(v, 422, "as_org", "empty string (use null)");
+		if (x->len > BATCH_AS_ORG_MAX)
+			return field_err(v, 422, "as_org", "longer than %d bytes", BATCH_AS_ORG_MAX);
+		for (size_t i = 0; i < x->len;) {
+			unsigned char c = (unsigned char)x->s[i];
+			size_t n = c < 0x80 ? 1
+					    : utf8_seq_len((const unsigned char *)x->s + i, x->len - i);
+			if (n == 0)
+				return field_err(v, 422, "as_org", "not valid UTF-8");
+			i += n;
+		}
+		r->as_org = x->s;
+	}
+	return 0;
+}
+
 /* One record's fields, checked in a fixed order whatever the order of the
  * text, so that the first fault named does not depend on it. */
 static int
@@ -1286,7 +1348,7 @@ check_record(struct vctx *v, const struct rec_fields *rf, struct usage_record *r
 		return -1;
 	if (r->first_seen > r->last_seen)
 		return field_err(v, 422, "last_seen", "earlier than first_seen");
-	return 0;
+	return get_geo(v, rf, r);
 }
 
 /* ---- the batch ---- */

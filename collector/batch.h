@@ -23,6 +23,7 @@
 
 #define BATCH_HOST_MAX 253 /* a DNS name */
 #define BATCH_SLUG_MAX 128 /* app, category, nDPI protocol */
+#define BATCH_AS_ORG_MAX 255 /* a network's organisation name (the agent sends 128 at most) */
 
 struct batch;
 

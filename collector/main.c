@@ -43,6 +43,7 @@ struct settings {
 	char *db;
 	char *catalog;
 	char *signatures;
+	char *signatures_local;
 	char *tls_cert;
 	char *tls_key;
 	int64_t threads;
@@ -63,6 +64,9 @@ static const struct cfg_option options[] = {
 	  "the organisation's service catalog (signatures/CATALOG.md); reloaded on SIGHUP" },
 	{ "signatures", CFG_PATH, 0, 0, NULL, OFF(signatures), 0,
 	  "signature directory or file (default: the built-in signatures); reloaded on SIGHUP" },
+	{ "signatures-local", CFG_PATH, 0, 0, NULL, OFF(signatures_local), 0,
+	  "the organisation's own signatures (file or directory), loaded after the others "
+	  "as the agent loads them; reloaded on SIGHUP" },
 	{ "tls-cert", CFG_PATH, 0, 0, NULL, OFF(tls_cert), 0,
 	  "serve HTTPS with this PEM certificate (chain)" },
 	{ "tls-key", CFG_PATH, 0, 0, NULL, OFF(tls_key), 0,
@@ -260,7 +264,8 @@ check_settings(const struct settings *s, struct api_knowledge **k_out)
 		}
 		free(pem);
 	}
-	*k_out = api_knowledge_load(s->signatures, s->catalog, err, sizeof(err));
+	*k_out = api_knowledge_load(s->signatures, s->signatures_local, s->catalog, err,
+				    sizeof(err));
 	if (!*k_out) {
 		log_error("%s", err);
 		return EXIT_USAGE;
@@ -275,7 +280,7 @@ reload(struct api *api, const struct settings *s)
 	struct api_knowledge *k;
 
 	log_info("SIGHUP: reloading signatures and catalog");
-	k = api_knowledge_load(s->signatures, s->catalog, err, sizeof(err));
+	k = api_knowledge_load(s->signatures, s->signatures_local, s->catalog, err, sizeof(err));
 	if (!k) {
 		log_error("reload: %s; the previous signatures and catalog stay in force", err);
 		return;

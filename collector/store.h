@@ -196,6 +196,24 @@ struct store_domain_row {
 	uint64_t users, hosts;
 	uint64_t flows, packets, bytes_up, bytes_down;
 	int64_t first_seen, last_seen;
+	/* The network that carried most of the domain's bytes in the range,
+	 * of those the agents placed: all three NULL / 0 when none was. */
+	uint32_t asn;         /* 0: unknown */
+	const char *as_org;   /* NULL: unknown */
+	const char *country;  /* ISO 3166-1 alpha-2; NULL: unknown */
+};
+
+/* Usage per network as the agents placed the servers: one row per (asn,
+ * as_org, country), each NULL / 0 when unknown (all three for usage
+ * without geolocation). */
+struct store_network_row {
+	uint32_t asn;
+	const char *as_org;
+	const char *country;
+	uint64_t users;       /* distinct clients */
+	uint64_t apps;        /* distinct known apps */
+	uint64_t flows, packets, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
 };
 
 struct store_totals {
@@ -213,6 +231,8 @@ int store_clients(struct store *st, int64_t from, int64_t to,
 		  int (*cb)(void *arg, const struct store_client_row *r), void *arg);
 int store_unknown_domains(struct store *st, int64_t from, int64_t to,
 			  int (*cb)(void *arg, const struct store_domain_row *r), void *arg);
+int store_networks(struct store *st, int64_t from, int64_t to,
+		   int (*cb)(void *arg, const struct store_network_row *r), void *arg);
 int store_get_totals(struct store *st, int64_t from, int64_t to, struct store_totals *out);
 
 /* ---- for reports ---- */

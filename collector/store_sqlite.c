@@ -146,6 +146,18 @@ static const char *const migrations[] = {
 	"  revoked INTEGER NOT NULL DEFAULT 0" /* usec when revoked, 0 live */
 	");"
 	"CREATE UNIQUE INDEX tokens_live ON tokens(role, name) WHERE revoked = 0;",
+	/* 2: where the servers are (docs/usage-format.md): country, AS number
+	 * (NULL for none, never 0) and its organisation become part of a key,
+	 * so that usage of one name on two networks stays apart. Rows of
+	 * version 1 keep NULL, and records without geolocation still find
+	 * them. */
+	"ALTER TABLE keys ADD COLUMN country TEXT;"
+	"ALTER TABLE keys ADD COLUMN asn INTEGER;"
+	"ALTER TABLE keys ADD COLUMN as_org TEXT;"
+	"DROP INDEX keys_ident;"
+	"CREATE UNIQUE INDEX keys_ident ON keys(ifnull(host, x''), ifnull(ndpi_proto, x''),"
+	"  ifnull(agent_app, x''), ifnull(untracked, x''), ifnull(country, x''),"
+	"  ifnull(asn, x''), ifnull(as_org, x''));",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -189,6 +201,7 @@ enum stmt_id {
 	S_Q_CATEGORIES,
 	S_Q_CLIENTS,
 	S_Q_DOMAINS,
+	S_Q_NETWORKS,
 	S_Q_TOTALS,
 	S_Q_CLIENT_APPS,
 	S_COUNT
@@ -247,10 +260,13 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_KEY_FIND] = "SELECT id FROM keys WHERE ifnull(host, x'') = ifnull(?1, x'')"
 		       " AND ifnull(ndpi_proto, x'') = ifnull(?2, x'')"
 		       " AND ifnull(agent_app, x'') = ifnull(?3, x'')"
-		       " AND ifnull(untracked, x'') = ifnull(?4, x'')",
+		       " AND ifnull(untracked, x'') = ifnull(?4, x'')"
+		       " AND ifnull(country, x'') = ifnull(?5, x'')"
+		       " AND ifnull(asn, x'') = ifnull(?6, x'')"
+		       " AND ifnull(as_org, x'') = ifnull(?7, x'')",
 	[S_KEY_INSERT] = "INSERT INTO keys(host, domain, ndpi_proto, agent_app, agent_category,"
-			 " untracked, app, category, mapped)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			 " untracked, app, category, mapped, country, asn, as_org)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[S_USAGE_INSERT] = USAGE_INSERT_HEAD "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	/* S_USAGE_INSERT_2 .. _32: the same with more rows, built by
 	 * usage_insert_sql. */
@@ -304,11 +320,32 @@ static const char *const stmt_sql[S_COUNT] = {
 		"SELECT c.addr, count(DISTINCT k.app)," SUMS
 		"FROM u JOIN keys k ON k.id = u.key_id JOIN clients c ON c.id = u.client_id"
 		" GROUP BY u.client_id" BY_BYTES,
+	/* Each domain's figures, and of the networks the agents placed its
+	 * servers on, the one with the most bytes (ties: the lowest asn). */
 	[S_Q_DOMAINS] = USAGE_IN_RANGE
-		"SELECT k.domain, count(DISTINCT u.client_id), count(DISTINCT k.host)," SUMS
-		"FROM u JOIN keys k ON k.id = u.key_id"
-		" WHERE k.app IS NULL AND k.domain IS NOT NULL AND k.untracked IS NULL"
-		" GROUP BY k.domain" BY_BYTES,
+		", d AS MATERIALIZED (SELECT k.domain AS domain, k.host AS host, k.asn AS asn,"
+		"  k.as_org AS as_org, k.country AS country, u.client_id AS client_id,"
+		"  u.flows AS flows, u.packets AS packets, u.bytes_up AS bytes_up,"
+		"  u.bytes_down AS bytes_down, u.first_seen AS first_seen, u.last_seen AS last_seen"
+		"  FROM u JOIN keys k ON k.id = u.key_id"
+		"  WHERE k.app IS NULL AND k.domain IS NOT NULL AND k.untracked IS NULL),"
+		" net AS (SELECT domain, asn, as_org, country, row_number() OVER (PARTITION BY"
+		"  domain ORDER BY sum(bytes_up) + sum(bytes_down) DESC, asn, as_org, country)"
+		"  AS pos FROM d WHERE asn IS NOT NULL OR as_org IS NOT NULL OR country IS NOT NULL"
+		"  GROUP BY domain, asn, as_org, country),"
+		" agg AS (SELECT domain, count(DISTINCT client_id) AS users,"
+		"  count(DISTINCT host) AS hosts, sum(flows) AS flows, sum(packets) AS packets,"
+		"  sum(bytes_up) AS bytes_up, sum(bytes_down) AS bytes_down,"
+		"  min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM d GROUP BY domain)"
+		" SELECT a.domain, a.users, a.hosts, a.flows, a.packets, a.bytes_up, a.bytes_down,"
+		" a.first_seen, a.last_seen, n.asn, n.as_org, n.country"
+		" FROM agg a LEFT JOIN net n ON n.domain = a.domain AND n.pos = 1"
+		" ORDER BY a.bytes_up + a.bytes_down DESC, 1",
+	[S_Q_NETWORKS] = USAGE_IN_RANGE
+		"SELECT k.asn, k.as_org, k.country, count(DISTINCT u.client_id),"
+		" count(DISTINCT k.app)," SUMS
+		"FROM u JOIN keys k ON k.id = u.key_id GROUP BY k.asn, k.as_org, k.country"
+		BY_BYTES ", 2, 3",
 	[S_Q_TOTALS] = USAGE_IN_RANGE
 		"SELECT ifnull(sum(records), 0), ifnull(sum(flows), 0), ifnull(sum(packets), 0),"
 		" ifnull(sum(bytes_up), 0), ifnull(sum(bytes_down), 0),"
@@ -1221,6 +1258,20 @@ sigs_current(struct store *st)
 	return st->txn_sigs_state;
 }
 
+/* Binds country, asn and as_org of a key at first, first + 1, first + 2:
+ * NULL when unknown (asn 0 included). SQLITE_OK or SQLite's error. */
+static int
+bind_key_geo(sqlite3_stmt *s, int first, const struct usage_record *r)
+{
+	int rc = bind_text(s, first, r->country);
+	if (rc == SQLITE_OK)
+		rc = r->asn ? sqlite3_bind_int64(s, first + 1, r->asn)
+			    : sqlite3_bind_null(s, first + 1);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, first + 2, r->as_org);
+	return rc;
+}
+
 /* The id of the record's key, added (and mapped to an app) when new.
  * 0 on error. */
 static int64_t
@@ -1235,7 +1286,9 @@ key_id(struct store *st, const struct usage_record *r)
 
 	sbuf_reset(kb);
 	if (keybuf_add(kb, r->host) < 0 || keybuf_add(kb, r->ndpi_proto) < 0 ||
-	    keybuf_add(kb, r->app) < 0 || keybuf_add(kb, r->untracked) < 0) {
+	    keybuf_add(kb, r->app) < 0 || keybuf_add(kb, r->untracked) < 0 ||
+	    keybuf_add(kb, r->country) < 0 || sbuf_add(kb, &r->asn, sizeof(r->asn)) < 0 ||
+	    keybuf_add(kb, r->as_org) < 0) {
 		set_error(st, "ingest: key too long");
 		return 0;
 	}
@@ -1247,7 +1300,8 @@ key_id(struct store *st, const struct usage_record *r)
 	if (!(s = stmt_get(st, S_KEY_FIND, "ingest: key")))
 		return 0;
 	if (bind_text(s, 1, r->host) != SQLITE_OK || bind_text(s, 2, r->ndpi_proto) != SQLITE_OK ||
-	    bind_text(s, 3, r->app) != SQLITE_OK || bind_text(s, 4, r->untracked) != SQLITE_OK) {
+	    bind_text(s, 3, r->app) != SQLITE_OK || bind_text(s, 4, r->untracked) != SQLITE_OK ||
+	    bind_key_geo(s, 5, r) != SQLITE_OK) {
 		db_error(st, "ingest: key");
 		sqlite3_reset(s);
 		return 0;
@@ -1289,7 +1343,8 @@ key_id(struct store *st, const struct usage_record *r)
 		    bind_text(s, 6, r->untracked) != SQLITE_OK ||
 		    bind_text(s, 7, app) != SQLITE_OK ||
 		    bind_text(s, 8, category) != SQLITE_OK ||
-		    sqlite3_bind_int(s, 9, mapped) != SQLITE_OK) {
+		    sqlite3_bind_int(s, 9, mapped) != SQLITE_OK ||
+		    bind_key_geo(s, 10, r) != SQLITE_OK) {
 			db_error(st, "ingest: key");
 			sqlite3_reset(s);
 			return 0;
@@ -1943,6 +1998,7 @@ struct query_cb {
 		int (*category)(void *arg, const struct store_category_row *r);
 		int (*client)(void *arg, const struct store_client_row *r);
 		int (*domain)(void *arg, const struct store_domain_row *r);
+		int (*network)(void *arg, const struct store_network_row *r);
 	} fn;
 	void *arg;
 };
@@ -2014,8 +2070,30 @@ row_domain(sqlite3_stmt *s, const struct query_cb *q)
 		.bytes_down = COL_U64(s, 6),
 		.first_seen = sqlite3_column_int64(s, 7),
 		.last_seen = sqlite3_column_int64(s, 8),
+		.asn = (uint32_t)sqlite3_column_int64(s, 9),
+		.as_org = COL_TEXT(s, 10),
+		.country = COL_TEXT(s, 11),
 	};
 	return q->fn.domain(q->arg, &r);
+}
+
+static int
+row_network(sqlite3_stmt *s, const struct query_cb *q)
+{
+	struct store_network_row r = {
+		.asn = (uint32_t)sqlite3_column_int64(s, 0),
+		.as_org = COL_TEXT(s, 1),
+		.country = COL_TEXT(s, 2),
+		.users = COL_U64(s, 3),
+		.apps = COL_U64(s, 4),
+		.flows = COL_U64(s, 5),
+		.packets = COL_U64(s, 6),
+		.bytes_up = COL_U64(s, 7),
+		.bytes_down = COL_U64(s, 8),
+		.first_seen = sqlite3_column_int64(s, 9),
+		.last_seen = sqlite3_column_int64(s, 10),
+	};
+	return q->fn.network(q->arg, &r);
 }
 
 /* Steps one of the group-by queries, each row to the caller through row.
@@ -2074,6 +2152,14 @@ store_unknown_domains(struct store *st, int64_t from, int64_t to,
 {
 	struct query_cb q = {.fn.domain = cb, .arg = arg};
 	return run_query(st, S_Q_DOMAINS, "unknown domains", from, to, row_domain, &q);
+}
+
+int
+store_networks(struct store *st, int64_t from, int64_t to,
+	       int (*cb)(void *arg, const struct store_network_row *r), void *arg)
+{
+	struct query_cb q = {.fn.network = cb, .arg = arg};
+	return run_query(st, S_Q_NETWORKS, "networks", from, to, row_network, &q);
 }
 
 int

@@ -1088,6 +1088,118 @@ test_unknown_fields(void **state)
 	free(two);
 }
 
+/* Where the servers are: country, asn, as_org kept as sent, null or absent
+ * for unknown, and refused with the record and the field when impossible. */
+static void
+test_geo_fields(void **state)
+{
+	(void)state;
+	struct batch *b;
+	const struct usage_record *r;
+	size_t n;
+
+	/* absent (an agent without the databases, or an older one) */
+	char *body = batch_of(GOOD_RECORD);
+	b = expect_parsed(body, strlen(body));
+	r = batch_records(b, &n);
+	assert_null(r[0].country);
+	assert_int_equal(r[0].asn, 0);
+	assert_null(r[0].as_org);
+	batch_free(b);
+	free(body);
+
+	/* as the agent writes them: known, and null */
+	const char *recs = GOOD_RECORD "," GOOD_RECORD;
+	size_t len = strlen(recs) + 200;
+	char *two = malloc(len);
+	assert_non_null(two);
+	snprintf(two, len, "%.*s,\"country\":\"US\",\"asn\":16509,"
+		 "\"as_org\":\"Amazon.com, Inc.\"},%.*s,\"country\":null,\"asn\":null,"
+		 "\"as_org\":null}", (int)strlen(GOOD_RECORD) - 1, GOOD_RECORD,
+		 (int)strlen(GOOD_RECORD) - 1, GOOD_RECORD);
+	body = batch_of(two);
+	b = expect_parsed(body, strlen(body));
+	r = batch_records(b, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(r[0].country, "US");
+	assert_int_equal(r[0].asn, 16509);
+	assert_string_equal(r[0].as_org, "Amazon.com, Inc.");
+	assert_null(r[1].country);
+	assert_int_equal(r[1].asn, 0);
+	assert_null(r[1].as_org);
+	batch_free(b);
+	free(body);
+	free(two);
+
+	/* the largest AS number, an organisation of 255 bytes of UTF-8 with
+	 * escapes and a control character (the agent sends the database's
+	 * text as it is) */
+	body = batch_with("asn", "4294967295");
+	b = expect_parsed(body, strlen(body));
+	assert_int_equal(batch_records(b, &n)[0].asn, 4294967295u);
+	batch_free(b);
+	free(body);
+	char org[300];
+	memset(org, 0, sizeof(org));
+	org[0] = '"';
+	for (int i = 1; i <= 250; i++)
+		org[i] = 'o';
+	memcpy(org + 251, "\\u00e4\\u0001\\u00fc\"", 19); /* 251 + 2 + 1 + 2 bytes */
+	assert_int_equal(strlen(org), 270);
+	body = batch_with("as_org", org);
+	b = expect_parsed(body, strlen(body));
+	r = batch_records(b, &n);
+	assert_int_equal(strlen(r[0].as_org), 255);
+	assert_memory_equal(r[0].as_org + 250, "\xc3\xa4\x01\xc3\xbc", 5);
+	batch_free(b);
+	free(body);
+	memcpy(org + 251, "\\u00e4\\u0001\\u00fcx\"", 20); /* 256 bytes */
+	expect_field("as_org", org, 422, "records[0].as_org");
+
+	static const struct {
+		const char *field, *value;
+		int status;
+	} cases[] = {
+		{ "country", "\"us\"", 422 },
+		{ "country", "\"USA\"", 422 },
+		{ "country", "\"U\"", 422 },
+		{ "country", "\"\"", 422 },
+		{ "country", "\"U1\"", 422 },
+		{ "country", "\"\\u00c4U\"", 422 },
+		{ "country", "49", 400 },
+		{ "country", "[\"DE\"]", 400 },
+		{ "asn", "-1", 422 },
+		{ "asn", "4294967296", 422 },
+		{ "asn", "9223372036854775807", 422 },
+		{ "asn", "\"16509\"", 400 },
+		{ "asn", "16509.0", 400 },
+		{ "asn", "true", 400 },
+		{ "as_org", "\"\"", 422 },
+		{ "as_org", "16509", 400 },
+		{ "as_org", "{}", 400 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char where[64];
+		snprintf(where, sizeof(where), "records[0].%s", cases[i].field);
+		expect_field(cases[i].field, cases[i].value, cases[i].status, where);
+	}
+
+	/* the record at fault is named, with the field */
+	len = strlen(GOOD_RECORD) * 4 + 64;
+	char *many = malloc(len);
+	assert_non_null(many);
+	snprintf(many, len, "%s,%s,%s,%.*s,\"country\":\"de\"}", GOOD_RECORD, GOOD_RECORD,
+		 GOOD_RECORD, (int)strlen(GOOD_RECORD) - 1, GOOD_RECORD);
+	body = batch_of(many);
+	struct batch_error err;
+	assert_null(batch_parse(body, strlen(body), NULL, NULL, &err));
+	assert_int_equal(err.status, 422);
+	assert_string_equal(err.where, "records[3].country");
+	assert_non_null(strstr(err.error, "alpha-2"));
+	free(body);
+	free(many);
+}
+
 /* Which fault is named does not depend on where the parser met it. */
 static void
 test_fault_order(void **state)
@@ -1166,6 +1278,7 @@ main(void)
 		cmocka_unit_test(test_nul_bytes),
 		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_unknown_fields),
+		cmocka_unit_test(test_geo_fields),
 		cmocka_unit_test(test_fault_order),
 		cmocka_unit_test(test_values_limit_broken),
 	};

@@ -8,6 +8,10 @@
  * half-written (an unwritable directory, a full database). Group commit:
  * several batches in one transaction, duplicates within the group and
  * against stored ones, and a batch that does not fit failing alone.
+ * Where traffic goes: country and network as part of a key, each unknown
+ * domain's top network and the usage per network against the reference,
+ * and a version 1 database (made here with the schema as released)
+ * migrated with its rows kept.
  */
 #define _GNU_SOURCE /* nftw */
 #include <errno.h>
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h> /* only to make a database as version 1 made them */
 
 #include "shadowmap/addr.h"
 #include "shadowmap/log.h"
@@ -365,7 +370,7 @@ test_open_migrate_reopen(void **state)
 	assert_memory_equal(hdr, "SQLite format 3", 16);
 	assert_int_equal(hdr[18], 2); /* WAL */
 	assert_int_equal(hdr[19], 2);
-	assert_int_equal(get32(hdr + 60), 1);          /* schema version 1 */
+	assert_int_equal(get32(hdr + 60), 2);          /* schema version 2 */
 	assert_int_equal(get32(hdr + 68), 0x53684d70); /* "ShMp" */
 
 	/* Reopening migrates nothing and keeps the data. */
@@ -377,7 +382,7 @@ test_open_migrate_reopen(void **state)
 	assert_string_equal(store_error(st), "no error");
 	store_close(st);
 	header_read(f->db, hdr);
-	assert_int_equal(get32(hdr + 60), 1);
+	assert_int_equal(get32(hdr + 60), 2);
 
 	/* An empty file is a new database, not a foreign one. */
 	char empty[160];
@@ -530,6 +535,7 @@ struct world {
 	char clients[N_CLIENTS][20];
 	struct usage_record recs[N_RECS];
 	int rec_client[N_RECS];
+	int rec_net[N_RECS]; /* index in nets[], once place_world ran */
 	int n_in; /* records ingested so far: the reference looks at these */
 };
 
@@ -902,6 +908,549 @@ test_groups_and_distinct_counts(void **state)
 	/* A callback's non-zero answer stops the walk and comes back. */
 	assert_int_equal(store_apps(st, 0, 0, collect_app_stop, NULL), 42);
 	store_close(st);
+}
+
+/* ---- where traffic goes ------------------------------------------------ */
+
+/* Networks as the agents place servers (asn 0 and NULL: unknown). */
+static const struct net {
+	uint32_t asn;
+	const char *org;
+	const char *country;
+} nets[] = {
+	{ 0, NULL, NULL }, /* not placed: an agent without the databases */
+	{ 64500, "Example Cloud, Inc.", "US" },
+	{ 64500, "Example Cloud, Inc.", "DE" },
+	{ 64502, "Example \"Hosting\" Ltd", "GB" },
+	{ 0, NULL, "FR" },                  /* a country, no AS */
+	{ 64510, "Voorbeeld B.V.", NULL },  /* an AS, no country */
+};
+#define N_NETS ((int)(sizeof(nets) / sizeof(nets[0])))
+
+static void
+set_net(struct usage_record *r, int net)
+{
+	r->asn = nets[net].asn;
+	r->as_org = nets[net].org;
+	r->country = nets[net].country;
+}
+
+static int
+str_cmp_null(const char *a, const char *b)
+{
+	if (!a || !b)
+		return (a != NULL) - (b != NULL); /* NULL first */
+	return strcmp(a, b);
+}
+
+static int
+str_same(const char *a, const char *b)
+{
+	return a || b ? a && b && strcmp(a, b) == 0 : 1;
+}
+
+/* The order of networks of equal bytes: asn, organisation, country (NULL
+ * and 0 first). */
+static int
+net_cmp(int a, int b)
+{
+	if (nets[a].asn != nets[b].asn)
+		return nets[a].asn < nets[b].asn ? -1 : 1;
+	int c = str_cmp_null(nets[a].org, nets[b].org);
+	return c ? c : str_cmp_null(nets[a].country, nets[b].country);
+}
+
+/* The index in nets[] of what a row says, or -1. */
+static int
+net_of(uint32_t asn, const char *org, const char *country)
+{
+	for (int i = 0; i < N_NETS; i++)
+		if (nets[i].asn == asn && str_same(nets[i].org, org) &&
+		    str_same(nets[i].country, country))
+			return i;
+	return -1;
+}
+
+struct geo_row {
+	char name[64];
+	int net;              /* -1: a network nets[] does not have */
+	uint64_t a, b;        /* users and hosts, or users and apps */
+	uint64_t flows, packets, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
+};
+
+struct geo_rows {
+	size_t n;
+	struct geo_row row[MAX_ROWS];
+};
+
+static int
+collect_domain_geo(void *arg, const struct store_domain_row *r)
+{
+	struct geo_rows *rows = arg;
+	struct geo_row *g = &rows->row[rows->n++];
+	snprintf(g->name, sizeof(g->name), "%s", r->domain);
+	g->net = net_of(r->asn, r->as_org, r->country);
+	g->a = r->users;
+	g->b = r->hosts;
+	g->flows = r->flows;
+	g->packets = r->packets;
+	g->bytes_up = r->bytes_up;
+	g->bytes_down = r->bytes_down;
+	g->first_seen = r->first_seen;
+	g->last_seen = r->last_seen;
+	return rows->n == MAX_ROWS;
+}
+
+static int
+collect_network(void *arg, const struct store_network_row *r)
+{
+	struct geo_rows *rows = arg;
+	struct geo_row *g = &rows->row[rows->n++];
+	g->net = net_of(r->asn, r->as_org, r->country);
+	g->a = r->users;
+	g->b = r->apps;
+	g->flows = r->flows;
+	g->packets = r->packets;
+	g->bytes_up = r->bytes_up;
+	g->bytes_down = r->bytes_down;
+	g->first_seen = r->first_seen;
+	g->last_seen = r->last_seen;
+	return rows->n == MAX_ROWS;
+}
+
+static struct geo_rows *
+domains_geo(struct store *st, int64_t from, int64_t to)
+{
+	struct geo_rows *rows = calloc(1, sizeof(*rows));
+	assert_non_null(rows);
+	if (store_unknown_domains(st, from, to, collect_domain_geo, rows) != 0)
+		fail_msg("unknown domains: %s", store_error(st));
+	return rows;
+}
+
+static struct geo_rows *
+networks(struct store *st, int64_t from, int64_t to)
+{
+	struct geo_rows *rows = calloc(1, sizeof(*rows));
+	assert_non_null(rows);
+	if (store_networks(st, from, to, collect_network, rows) != 0)
+		fail_msg("networks: %s", store_error(st));
+	return rows;
+}
+
+static void
+place_world(struct world *w)
+{
+	for (int i = 0; i < N_RECS; i++) {
+		/* a domain's usage mostly on a network of its own, so that
+		 * the top networks differ */
+		int h = (int)(w->recs[i].host[1] - '0');
+		int net = next_rand() % 3 ? (h % (N_NETS - 1)) + 1 : (int)(next_rand() % N_NETS);
+		w->rec_net[i] = net;
+		set_net(&w->recs[i], net);
+	}
+}
+
+/* What a reference scan of the records in [from, to) says, row by row. */
+static void
+add_to(struct geo_row *g, const struct usage_record *r, int first)
+{
+	if (first || r->first_seen < g->first_seen)
+		g->first_seen = r->first_seen;
+	if (first || r->last_seen > g->last_seen)
+		g->last_seen = r->last_seen;
+	g->flows += r->flows;
+	g->packets += r->packets;
+	g->bytes_up += r->bytes_up;
+	g->bytes_down += r->bytes_down;
+}
+
+static void
+expect_geo_row(const struct geo_row *got, const struct geo_row *want, const char *what)
+{
+	if (got->net != want->net || got->a != want->a || got->b != want->b ||
+	    got->flows != want->flows || got->packets != want->packets ||
+	    got->bytes_up != want->bytes_up || got->bytes_down != want->bytes_down ||
+	    got->first_seen != want->first_seen || got->last_seen != want->last_seen)
+		fail_msg("%s: got net %d a %llu b %llu bytes %llu/%llu, want net %d a %llu b %llu "
+			 "bytes %llu/%llu", what, got->net, (unsigned long long)got->a,
+			 (unsigned long long)got->b, (unsigned long long)got->bytes_up,
+			 (unsigned long long)got->bytes_down, want->net,
+			 (unsigned long long)want->a, (unsigned long long)want->b,
+			 (unsigned long long)want->bytes_up, (unsigned long long)want->bytes_down);
+}
+
+static void
+check_geo_range(struct store *st, const struct world *w, int64_t from, int64_t to)
+{
+	struct geo_rows *got = domains_geo(st, from, to);
+	size_t n_domains = 0;
+	char what[160];
+
+	/* unknown domains: usage of hosts with no app, by domain */
+	for (int d = 0; d < 15; d++) {
+		char domain[48];
+		struct geo_row want = { .net = -1 };
+		int users[N_CLIENTS] = {0}, hosts[N_HOSTS] = {0}, n = 0;
+		uint64_t net_bytes[N_NETS] = {0};
+		snprintf(domain, sizeof(domain), "d%d.example", d);
+		for (int i = 0; i < w->n_in; i++) {
+			const struct usage_record *r = &w->recs[i];
+			if (!in_range(r->bucket_start, from, to) || r->app ||
+			    strcmp(r->domain, domain) != 0)
+				continue;
+			add_to(&want, r, n++ == 0);
+			users[w->rec_client[i]] = 1;
+			hosts[atoi(r->host + 1)] = 1;
+			net_bytes[w->rec_net[i]] += r->bytes_up + r->bytes_down;
+		}
+		if (!n)
+			continue;
+		n_domains++;
+		for (int c = 0; c < N_CLIENTS; c++)
+			want.a += (uint64_t)users[c];
+		for (int h = 0; h < N_HOSTS; h++)
+			want.b += (uint64_t)hosts[h];
+		/* the top network among those placed (nets[0] is none) */
+		want.net = 0;
+		for (int k = 1; k < N_NETS; k++)
+			if (net_bytes[k] &&
+			    (want.net == 0 || net_bytes[k] > net_bytes[want.net] ||
+			     (net_bytes[k] == net_bytes[want.net] && net_cmp(k, want.net) < 0)))
+				want.net = k;
+		const struct geo_row *row = NULL;
+		for (size_t i = 0; i < got->n; i++)
+			if (strcmp(got->row[i].name, domain) == 0)
+				row = &got->row[i];
+		snprintf(what, sizeof(what), "domain %s in [%lld, %lld)", domain, (long long)from,
+			 (long long)to);
+		if (!row)
+			fail_msg("%s: missing", what);
+		expect_geo_row(row, &want, what);
+	}
+	assert_int_equal(got->n, n_domains);
+	for (size_t i = 1; i < got->n; i++)
+		assert_true(got->row[i - 1].bytes_up + got->row[i - 1].bytes_down >=
+			    got->row[i].bytes_up + got->row[i].bytes_down);
+	free(got);
+
+	/* networks: all usage, by network */
+	got = networks(st, from, to);
+	size_t n_nets = 0;
+	for (int k = 0; k < N_NETS; k++) {
+		struct geo_row want = { .net = k };
+		int users[N_CLIENTS] = {0}, n = 0;
+		int apps[3] = {0};
+		for (int i = 0; i < w->n_in; i++) {
+			const struct usage_record *r = &w->recs[i];
+			if (!in_range(r->bucket_start, from, to) || w->rec_net[i] != k)
+				continue;
+			add_to(&want, r, n++ == 0);
+			users[w->rec_client[i]] = 1;
+			if (r->app)
+				apps[r->app[0] == 'a' ? 0 : r->app[0] == 'b' ? 1 : 2] = 1;
+		}
+		if (!n)
+			continue;
+		n_nets++;
+		for (int c = 0; c < N_CLIENTS; c++)
+			want.a += (uint64_t)users[c];
+		want.b = (uint64_t)(apps[0] + apps[1] + apps[2]);
+		const struct geo_row *row = NULL;
+		for (size_t i = 0; i < got->n; i++)
+			if (got->row[i].net == k)
+				row = &got->row[i];
+		snprintf(what, sizeof(what), "network %d in [%lld, %lld)", k, (long long)from,
+			 (long long)to);
+		if (!row)
+			fail_msg("%s: missing", what);
+		expect_geo_row(row, &want, what);
+	}
+	assert_int_equal(got->n, n_nets);
+	for (size_t i = 1; i < got->n; i++)
+		assert_true(got->row[i - 1].bytes_up + got->row[i - 1].bytes_down >=
+			    got->row[i].bytes_up + got->row[i].bytes_down);
+	free(got);
+}
+
+static void
+check_geo_ranges(struct store *st, const struct world *w)
+{
+	check_geo_range(st, w, 0, 0);
+	check_geo_range(st, w, DAY0, DAY0 + 5 * DAY);
+	check_geo_range(st, w, DAY0 + DAY / 2, 0);
+	check_geo_range(st, w, 0, DAY0 + 3 * DAY + 7 * BUCKET);
+	check_geo_range(st, w, DAY0 + DAY - BUCKET, DAY0 + DAY + BUCKET);
+	check_geo_range(st, w, DAY0 + 3 * DAY, DAY0 + 2 * DAY);
+	for (int i = 0; i < 20; i++) {
+		int64_t a = DAY0 - DAY + (int64_t)(next_rand() % (uint64_t)(7 * DAY));
+		int64_t b = DAY0 - DAY + (int64_t)(next_rand() % (uint64_t)(7 * DAY));
+		check_geo_range(st, w, a < b ? a : b, a < b ? b : a);
+	}
+}
+
+/* The number of rows of a table, read with SQLite itself. */
+static int64_t
+count_rows(const char *db, const char *table)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *s = NULL;
+	char sql[96];
+	int64_t n = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+	return n;
+}
+
+/* One name from several networks: a key each; the unknown domain names the
+ * network with the most bytes; the networks query sums per network. */
+static void
+test_geo_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f->db);
+	struct usage_record r[] = {
+		rec(DAY0, "10.0.0.1", "files.unk.example", "unk.example", NULL, 100, 100),
+		rec(DAY0, "10.0.0.1", "files.unk.example", "unk.example", NULL, 300, 300),
+		rec(DAY0, "10.0.0.2", "files.unk.example", "unk.example", NULL, 10, 10),
+		rec(DAY0, "10.0.0.2", "cdn.unk.example", "unk.example", NULL, 250, 250),
+		rec(DAY0, "10.0.0.1", "x.alpha.example", "alpha.example", "alpha", 5, 5),
+		rec(DAY0, "10.0.0.3", "other.example", "other.example", NULL, 7, 7),
+		rec(DAY0, "10.0.0.3", NULL, NULL, NULL, 1, 0),
+	};
+	size_t n = sizeof(r) / sizeof(r[0]);
+	set_net(&r[0], 1); /* US: 200 + 500 */
+	set_net(&r[1], 3); /* GB: 600 */
+	set_net(&r[2], 0); /* not placed: never "the" network */
+	set_net(&r[3], 1);
+	set_net(&r[4], 1);
+	/* other.example: not placed at all */
+	r[6].untracked = USAGE_UNTRACKED_TABLE_FULL;
+	r[6].ndpi_proto = NULL;
+	set_net(&r[6], 4); /* FR, from the server's address */
+	ingest_ok(st, "geo-1", r, n);
+	/* keys: files.unk on three networks, cdn.unk, x.alpha, other, untracked */
+	assert_int_equal(count_rows(f->db, "keys"), 7);
+
+	struct geo_rows *rows = domains_geo(st, 0, 0);
+	assert_int_equal(rows->n, 2);
+	assert_string_equal(rows->row[0].name, "unk.example");
+	assert_int_equal(rows->row[0].a, 2); /* users */
+	assert_int_equal(rows->row[0].b, 2); /* hosts */
+	assert_int_equal(rows->row[0].bytes_up, 660);
+	assert_int_equal(rows->row[0].net, 1); /* US: 700 bytes against GB's 600 */
+	assert_string_equal(rows->row[1].name, "other.example");
+	assert_int_equal(rows->row[1].net, 0); /* none known */
+	free(rows);
+
+	/* the same records again (a new batch): the same keys */
+	ingest_ok(st, "geo-2", r, n);
+	assert_int_equal(count_rows(f->db, "keys"), 7);
+	/* ... and more from GB: now GB carries the most */
+	struct usage_record more = rec(DAY0 + DAY, "10.0.0.4", "files.unk.example",
+				       "unk.example", NULL, 1000, 0);
+	set_net(&more, 3);
+	ingest_ok(st, "geo-3", &more, 1);
+	assert_int_equal(count_rows(f->db, "keys"), 7);
+	rows = domains_geo(st, 0, 0);
+	assert_int_equal(rows->row[0].net, 3);
+	assert_int_equal(rows->row[0].a, 3);
+	free(rows);
+	rows = domains_geo(st, DAY0, DAY0 + DAY); /* the first day alone: US */
+	assert_int_equal(rows->row[0].net, 1);
+	free(rows);
+
+	rows = networks(st, DAY0, DAY0 + DAY);
+	assert_int_equal(rows->n, 4);
+	assert_int_equal(rows->row[0].net, 1); /* US: 2 x (200 + 500 + 10) */
+	assert_int_equal(rows->row[0].bytes_up + rows->row[0].bytes_down, 2 * 710);
+	assert_int_equal(rows->row[0].a, 2);   /* users */
+	assert_int_equal(rows->row[0].b, 1);   /* apps: alpha */
+	assert_int_equal(rows->row[1].net, 3); /* GB */
+	assert_int_equal(rows->row[1].b, 0);
+	assert_int_equal(rows->row[2].net, 0); /* not placed: 20 + 14 per batch */
+	assert_int_equal(rows->row[2].bytes_up + rows->row[2].bytes_down, 2 * 34);
+	assert_int_equal(rows->row[2].a, 2);
+	assert_int_equal(rows->row[3].net, 4); /* FR: the untracked packets */
+	assert_int_equal(rows->row[3].bytes_up, 2);
+	free(rows);
+
+	/* an app for the domain: gone from the unknown ones, its network
+	 * still counts the usage, now of an app */
+	sig_db *sigs = load_sigs(f, "unk.yaml",
+				 "categories:\n  - slug: file-sharing\n    name: File sharing\n"
+				 "apps:\n  - slug: unkco\n    name: UnkCo\n    vendor: Unk Inc.\n"
+				 "    category: file-sharing\n    domains: [unk.example]\n");
+	assert_true(store_remap(st, sigs) > 0);
+	rows = domains_geo(st, 0, 0);
+	/* alpha.example now too: no signature names it (the agent's app
+	 * stands only for usage without a name) */
+	assert_int_equal(rows->n, 2);
+	assert_string_equal(rows->row[0].name, "other.example"); /* 28 bytes */
+	assert_string_equal(rows->row[1].name, "alpha.example"); /* 20 */
+	assert_int_equal(rows->row[1].net, 1);
+	free(rows);
+	rows = networks(st, DAY0, DAY0 + DAY);
+	assert_int_equal(rows->row[0].net, 1);
+	assert_int_equal(rows->row[0].b, 1); /* unkco */
+	free(rows);
+	store_close(st);
+	sig_db_free(sigs);
+}
+
+/* The reference world, placed on networks: the top network of each unknown
+ * domain and the usage per network are exact over ranges that cut days,
+ * whatever part of the rows is rolled up. */
+static void
+test_geo_match_reference(void **state)
+{
+	struct fixture *f = *state;
+	struct world *w = make_world();
+	struct store *st = open_ok(f->db);
+
+	place_world(w);
+	ingest_world(st, w, 0, N_RECS / 2);
+	check_geo_ranges(st, w);
+	assert_int_equal(store_rollup(st), N_RECS / 2);
+	ingest_world(st, w, N_RECS / 2, N_RECS);
+	check_geo_ranges(st, w);
+	assert_int_equal(store_rollup(st), N_RECS / 2);
+	check_geo_ranges(st, w);
+	store_close(st);
+	free(w);
+}
+
+/* Schema version 1 as released (migrations[0] of the first release), kept
+ * here verbatim: a migration test must start from what was shipped. */
+static const char v1_schema[] =
+	"PRAGMA application_id = 1399344496;"
+	"CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO meta(name, value) VALUES ('application', 'shadowmap');"
+	"INSERT INTO meta(name, value) VALUES ('rollup_id', '0');"
+	"CREATE TABLE batches (id INTEGER PRIMARY KEY, batch_id TEXT NOT NULL UNIQUE,"
+	"  agent TEXT, received INTEGER NOT NULL, records INTEGER NOT NULL);"
+	"CREATE TABLE clients (id INTEGER PRIMARY KEY, addr TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE keys (id INTEGER PRIMARY KEY, host TEXT, domain TEXT, ndpi_proto TEXT,"
+	"  agent_app TEXT, agent_category TEXT, untracked TEXT, app TEXT, category TEXT,"
+	"  mapped INTEGER NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX keys_ident ON keys(ifnull(host, x''), ifnull(ndpi_proto, x''),"
+	"  ifnull(agent_app, x''), ifnull(untracked, x''));"
+	"CREATE INDEX keys_unmapped ON keys(id) WHERE mapped = 0;"
+	"CREATE TABLE usage (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  bucket_start INTEGER NOT NULL, bucket_seconds INTEGER NOT NULL,"
+	"  client_id INTEGER NOT NULL REFERENCES clients(id),"
+	"  key_id INTEGER NOT NULL REFERENCES keys(id), flows INTEGER NOT NULL,"
+	"  packets INTEGER NOT NULL, bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL,"
+	"  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+	"  batch INTEGER NOT NULL REFERENCES batches(id));"
+	"CREATE INDEX usage_bucket ON usage(bucket_start);"
+	"CREATE TABLE usage_daily (day INTEGER NOT NULL, client_id INTEGER NOT NULL,"
+	"  key_id INTEGER NOT NULL, records INTEGER NOT NULL, flows INTEGER NOT NULL,"
+	"  packets INTEGER NOT NULL, bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL,"
+	"  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+	"  PRIMARY KEY (day, client_id, key_id)) WITHOUT ROWID;"
+	"CREATE TABLE tokens (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+	"  role INTEGER NOT NULL CHECK (role IN (1, 2)), hash TEXT NOT NULL UNIQUE,"
+	"  created INTEGER NOT NULL, last_used INTEGER NOT NULL DEFAULT 0,"
+	"  revoked INTEGER NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX tokens_live ON tokens(role, name) WHERE revoked = 0;"
+	"PRAGMA user_version = 1;";
+
+/* A version 1 database with a rolled-up row and a pending one, an unknown
+ * domain and an app, and a token, as version 1 wrote them. */
+static void
+make_v1_db(const char *path)
+{
+	char sql[2048];
+	sqlite3 *h = NULL;
+	char *msg = NULL;
+
+	snprintf(sql, sizeof(sql),
+		 "PRAGMA journal_mode = WAL;"
+		 "INSERT INTO batches VALUES (1, 'v1-batch', 'agent-1', 1, 2);"
+		 "INSERT INTO clients VALUES (1, '10.0.0.1');"
+		 "INSERT INTO keys VALUES (1, 'a.old.example', 'old.example', 'TLS', NULL, NULL,"
+		 " NULL, NULL, NULL, 0);"
+		 "INSERT INTO keys VALUES (2, 'x.alpha.example', 'alpha.example', 'TLS', 'alpha',"
+		 " 'cat-of-agent', NULL, 'alpha', 'cat-of-agent', 0);"
+		 "INSERT INTO usage VALUES (1, %lld, 300, 1, 1, 1, 10, 100, 200, %lld, %lld, 1);"
+		 "INSERT INTO usage VALUES (2, %lld, 300, 1, 2, 1, 10, 5, 5, %lld, %lld, 1);"
+		 "INSERT INTO usage_daily VALUES (%lld, 1, 1, 1, 1, 10, 100, 200, %lld, %lld);"
+		 "UPDATE meta SET value = '1' WHERE name = 'rollup_id';"
+		 "INSERT INTO tokens(name, role, hash, created) VALUES ('gw-1', 1, 'abc', 1);",
+		 (long long)DAY0, (long long)DAY0 + 1000, (long long)DAY0 + 2000,
+		 (long long)(DAY0 + DAY), (long long)(DAY0 + DAY) + 1000,
+		 (long long)(DAY0 + DAY) + 2000, (long long)(DAY0 / DAY), (long long)DAY0 + 1000,
+		 (long long)DAY0 + 2000);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	if (sqlite3_exec(h, v1_schema, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("version 1 database: %s", msg);
+	sqlite3_close(h);
+}
+
+static void
+test_migrate_v1(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char hdr[100];
+	struct store_token t;
+
+	make_v1_db(f->db);
+	header_read(f->db, hdr);
+	assert_int_equal(get32(hdr + 60), 1);
+	struct store *st = open_ok(f->db);
+
+	/* the rows of version 1, rolled up and not, as they were */
+	struct store_totals tt = totals(st, 0, 0);
+	assert_int_equal(tt.records, 2);
+	assert_int_equal(tt.bytes_up, 105);
+	assert_int_equal(tt.bytes_down, 205);
+	assert_int_equal(totals(st, DAY0 + DAY, 0).bytes_up, 5);
+	assert_int_equal(store_token_find(st, "abc", &t), 1);
+	struct app_rows *ar = apps(st, 0, 0);
+	assert_non_null(app_row(ar, "alpha"));
+	free(ar);
+	struct geo_rows *rows = domains_geo(st, 0, 0);
+	assert_int_equal(rows->n, 1);
+	assert_string_equal(rows->row[0].name, "old.example");
+	assert_int_equal(rows->row[0].net, 0); /* no network known */
+	assert_int_equal(rows->row[0].bytes_up, 100);
+	free(rows);
+
+	/* a record of an old key without geolocation finds it; one with a
+	 * network is a key of its own, and names the domain's network */
+	struct usage_record r = rec(DAY0 + 2 * DAY, "10.0.0.1", "a.old.example", "old.example",
+				    NULL, 1, 1);
+	ingest_ok(st, "v2-1", &r, 1);
+	assert_int_equal(count_rows(f->db, "keys"), 2);
+	set_net(&r, 2);
+	ingest_ok(st, "v2-2", &r, 1);
+	assert_int_equal(count_rows(f->db, "keys"), 3);
+	rows = domains_geo(st, 0, 0);
+	assert_int_equal(rows->n, 1);
+	assert_int_equal(rows->row[0].bytes_up, 102);
+	assert_int_equal(rows->row[0].net, 2); /* DE: the only one placed */
+	free(rows);
+	assert_int_equal(store_rollup(st), 3);
+	assert_int_equal(totals(st, 0, 0).records, 4);
+	store_close(st);
+	header_read(f->db, hdr); /* closed: the WAL is in the file */
+	assert_int_equal(get32(hdr + 60), 2);
+
+	/* opened again: nothing more to migrate */
+	st = open_ok(f->db);
+	assert_int_equal(totals(st, 0, 0).records, 4);
+	store_close(st);
+	header_read(f->db, hdr);
+	assert_int_equal(get32(hdr + 60), 2);
 }
 
 /* ---- remap ------------------------------------------------------------ */
@@ -1472,6 +2021,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_range_cuts_days, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollup_by_ingest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_groups_and_distinct_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_geo_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_geo_match_reference, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
