@@ -259,4 +259,35 @@ int store_client_apps(struct store *st, int64_t from, int64_t to, int64_t day0,
 		      unsigned days_per_point,
 		      int (*cb)(void *arg, const struct store_client_app_row *r), void *arg);
 
+/* One stored row of usage: a day's roll-up, or a raw bucket not rolled up
+ * yet (or at an edge of the range); ids as store_keys and
+ * store_client_addrs give them. A (day, client, key) may come more than
+ * once: the caller adds them up. */
+struct store_usage_row {
+	int64_t day;          /* UTC day number: usec / 86400e6, floored */
+	int64_t client_id, key_id;
+	uint64_t flows, packets, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
+};
+
+/* Every usage row in [from, to), in no particular order: one pass with no
+ * grouping, for callers that aggregate in memory (the reports: far faster
+ * than SQL's GROUP BY with DISTINCT over a month of a large organisation).
+ * Stops at a non-zero return of cb, which it returns; -1 on error. */
+int store_usage_walk(struct store *st, int64_t from, int64_t to,
+		     int (*cb)(void *arg, const struct store_usage_row *r), void *arg);
+
+/* What a stored key is: the agent's name for the server and what the
+ * signatures of the last store_remap make of it. */
+struct store_key_row {
+	int64_t id;
+	const char *host, *domain;  /* or NULL */
+	const char *app, *category; /* NULL: no app */
+	const char *untracked;      /* NULL, or why the packets had no flow */
+};
+int store_keys(struct store *st, int (*cb)(void *arg, const struct store_key_row *r), void *arg);
+/* Every client: its id and address text. */
+int store_client_addrs(struct store *st, int (*cb)(void *arg, int64_t id, const char *addr),
+		       void *arg);
+
 #endif

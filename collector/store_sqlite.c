@@ -204,6 +204,9 @@ enum stmt_id {
 	S_Q_NETWORKS,
 	S_Q_TOTALS,
 	S_Q_CLIENT_APPS,
+	S_Q_USAGE,
+	S_Q_KEYS,
+	S_Q_CLIENT_ADDRS,
 	S_COUNT
 };
 
@@ -213,7 +216,9 @@ enum stmt_id {
  * ?7 <= bucket_start < ?8); the partial days at either edge from raw rows
  * (?3..?4 and ?5..?6, by bucket_start). All in one statement, so one
  * snapshot: a roll-up committing meanwhile cannot count a row twice.
- * Empty ranges cost one index probe each.
+ * Empty ranges cost one index probe each. The rows not rolled up yet are
+ * found by id (few: the roll-up keeps up), not by time: "+bucket_start"
+ * keeps SQLite from walking the time index over the whole range instead.
  */
 #define RAW_DAY                                                                     \
 	"CASE WHEN bucket_start >= 0 THEN bucket_start / " STR(DAY_USEC_INT)         \
@@ -230,7 +235,7 @@ enum stmt_id {
 	" UNION ALL" RAW_COLUMNS                                                    \
 	"  WHERE id > (SELECT CAST(value AS INTEGER) FROM meta"                     \
 	"              WHERE name = 'rollup_id')"                                   \
-	"   AND bucket_start >= ?7 AND bucket_start < ?8"                           \
+	"   AND +bucket_start >= ?7 AND +bucket_start < ?8"                         \
 	" UNION ALL" RAW_COLUMNS                                                    \
 	"  WHERE bucket_start >= ?3 AND bucket_start < ?4"                          \
 	" UNION ALL" RAW_COLUMNS                                                    \
@@ -360,6 +365,11 @@ static const char *const stmt_sql[S_COUNT] = {
 		" min(u.first_seen), max(u.last_seen)"
 		" FROM u JOIN keys k ON k.id = u.key_id JOIN clients c ON c.id = u.client_id"
 		" WHERE k.app IS NOT NULL GROUP BY u.client_id, k.app",
+	[S_Q_USAGE] = USAGE_IN_RANGE
+		"SELECT day, client_id, key_id, flows, packets, bytes_up, bytes_down,"
+		" first_seen, last_seen FROM u",
+	[S_Q_KEYS] = "SELECT id, host, domain, app, category, untracked FROM keys",
+	[S_Q_CLIENT_ADDRS] = "SELECT id, addr FROM clients",
 };
 
 /* ---- id caches -------------------------------------------------------- */
@@ -1071,10 +1081,22 @@ store_checkpoint(struct store *st)
 
 /* ---- mapping ---------------------------------------------------------- */
 
+/* nDPI's name resolution protocols: the names in them are questions. */
+static int
+is_lookup_protocol(const char *name, size_t len)
+{
+	static const char *const lookups[] = {"DNS", "MDNS", "LLMNR", "NetBIOS"};
+	for (size_t i = 0; i < sizeof(lookups) / sizeof(lookups[0]); i++)
+		if (strlen(lookups[i]) == len && strncmp(name, lookups[i], len) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * The app a key means under sigs: the host's longest signature domain;
  * else (no host, or a host no signature knows) nDPI's protocol: the app
- * part of "TLS.Google", then the master part, then the whole name. A named
+ * part of "TLS.Google", then the master part, then the whole name; none
+ * for name lookups ("DNS.Teams": a question about Teams). A named
  * key that matches neither has no app, even if the agent said otherwise
  * (it is reported as an unknown domain). With neither host nor protocol,
  * *use_agent is set: the agent's own verdict stands.
@@ -1102,6 +1124,10 @@ map_key(const sig_db *sigs, const char *host, const char *ndpi, const char *untr
 	if (ndpi) {
 		const char *dot = strchr(ndpi, '.');
 		size_t len = strlen(ndpi);
+		/* "DNS.Teams" is a lookup of a Teams name, not use of Teams:
+		 * the query's app is where the next flow goes, not this one */
+		if (is_lookup_protocol(ndpi, dot ? (size_t)(dot - ndpi) : len))
+			return NULL;
 		if (dot && len < sizeof(buf)) {
 			size_t master_len = (size_t)(dot - ndpi);
 			app = sig_match_ndpi(sigs, dot + 1);
@@ -1146,7 +1172,7 @@ sigs_hash(const sig_db *sigs, char out[17])
 	uint64_t h = 0xcbf29ce484222325ULL;
 	size_t n_apps = sig_db_app_count(sigs);
 
-	fnv_add_str(&h, "shadowmap.remap/1"); /* change with map_key's rules */
+	fnv_add_str(&h, "shadowmap.remap/2"); /* change with map_key's rules */
 	fnv_add(&h, &(uint64_t){n_apps}, sizeof(uint64_t));
 	for (size_t i = 0; i < n_apps; i++) {
 		const struct sig_app *a = sig_db_app(sigs, i);
@@ -2235,4 +2261,105 @@ store_client_apps(struct store *st, int64_t from, int64_t to, int64_t day0,
 	}
 	sqlite3_reset(s);
 	return ret;
+}
+
+int
+store_usage_walk(struct store *st, int64_t from, int64_t to,
+		 int (*cb)(void *arg, const struct store_usage_row *r), void *arg)
+{
+	const char *op = "usage";
+	sqlite3_stmt *s = stmt_get(st, S_Q_USAGE, op);
+	int rc, ret = 0;
+
+	if (!s)
+		return -1;
+	if (bind_range(st, s, from, to, op) < 0) {
+		sqlite3_reset(s);
+		return -1;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_usage_row r = {
+			.day = sqlite3_column_int64(s, 0),
+			.client_id = sqlite3_column_int64(s, 1),
+			.key_id = sqlite3_column_int64(s, 2),
+			.flows = COL_U64(s, 3),
+			.packets = COL_U64(s, 4),
+			.bytes_up = COL_U64(s, 5),
+			.bytes_down = COL_U64(s, 6),
+			.first_seen = sqlite3_column_int64(s, 7),
+			.last_seen = sqlite3_column_int64(s, 8),
+		};
+		if ((ret = cb(arg, &r)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		db_error(st, op);
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* Steps a statement without parameters, each row to row(). */
+static int
+walk_plain(struct store *st, enum stmt_id id, const char *op,
+	   int (*row)(sqlite3_stmt *s, void *arg), void *arg)
+{
+	sqlite3_stmt *s = stmt_get(st, id, op);
+	int rc, ret = 0;
+
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = row(s, arg)) != 0)
+			break;
+	if (ret == 0 && rc != SQLITE_DONE) {
+		db_error(st, op);
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+struct walk_cb {
+	int (*key)(void *arg, const struct store_key_row *r);
+	int (*client)(void *arg, int64_t id, const char *addr);
+	void *arg;
+};
+
+static int
+key_row(sqlite3_stmt *s, void *arg)
+{
+	const struct walk_cb *w = arg;
+	struct store_key_row r = {
+		.id = sqlite3_column_int64(s, 0),
+		.host = COL_TEXT(s, 1),
+		.domain = COL_TEXT(s, 2),
+		.app = COL_TEXT(s, 3),
+		.category = COL_TEXT(s, 4),
+		.untracked = COL_TEXT(s, 5),
+	};
+	return w->key(w->arg, &r);
+}
+
+static int
+client_addr_row(sqlite3_stmt *s, void *arg)
+{
+	const struct walk_cb *w = arg;
+	return w->client(w->arg, sqlite3_column_int64(s, 0), COL_TEXT(s, 1));
+}
+
+int
+store_keys(struct store *st, int (*cb)(void *arg, const struct store_key_row *r), void *arg)
+{
+	struct walk_cb w = {.key = cb, .arg = arg};
+	return walk_plain(st, S_Q_KEYS, "keys", key_row, &w);
+}
+
+int
+store_client_addrs(struct store *st, int (*cb)(void *arg, int64_t id, const char *addr),
+		   void *arg)
+{
+	struct walk_cb w = {.client = cb, .arg = arg};
+	return walk_plain(st, S_Q_CLIENT_ADDRS, "clients", client_addr_row, &w);
 }

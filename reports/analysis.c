@@ -23,7 +23,6 @@
 #include "report.h"
 
 #define DAY_USEC (86400 * USEC_PER_SEC)
-#define WINDOW_DAYS 64 /* days a store query's bitmap holds */
 
 /* ---- a string set: name -> dense index ---- */
 
@@ -102,6 +101,13 @@ strmap_free(struct strmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
 /* ---- state while building ---- */
 
 struct pair {
@@ -115,8 +121,7 @@ struct priv {
 	struct strmap clients, apps, cats, strings;
 	struct pair *pairs;
 	size_t npairs, cap;
-	uint64_t *daybits; /* bits_pairs * nwords, pairs[i].days points in */
-	size_t bits_pairs;
+	uint64_t *daybits; /* cap * nwords: pair i's days at i * nwords */
 	size_t nwords;
 	const char **app_category; /* by app index of the read: the store's */
 	size_t app_category_cap;
@@ -130,49 +135,123 @@ struct priv {
 	size_t errlen;
 };
 
-struct build {
-	struct report *r;
-	struct priv *p;
-	struct store *st;
-	/* pair lookup during the windowed reads: (client, app) -> pair */
-	uint32_t *slots;
-	size_t nslots;
-	struct hash_key key;
-	unsigned window_first; /* day offset of the window being read */
+/* (a, b) -> entry index, for the pairs of a walk. */
+struct pslot {
+	uint32_t a, b, idx; /* idx: entry + 1; 0 empty */
 };
 
-static int64_t
-floor_div(int64_t a, int64_t b)
+struct pairtab {
+	struct pslot *s;
+	size_t cap, used; /* cap: a power of two */
+	struct hash_key key;
+};
+
+/* The ids are the store's own row ids, not values off the network: a
+ * plain mixer will do (splitmix64's finaliser), salted all the same. */
+static size_t
+pslot_home(const struct pairtab *t, uint32_t a, uint32_t b)
 {
-	int64_t q = a / b;
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+	uint64_t x = ((uint64_t)a << 32 | b) ^ t->key.k0;
+	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return (size_t)x & (t->cap - 1);
 }
 
-static size_t
-pair_slot(const struct build *b, uint32_t client, uint32_t app)
+/* The entry of (a, b), or next (added: *added = 1); -1 out of memory. */
+static long
+pairtab_get(struct pairtab *t, uint32_t a, uint32_t b, size_t next, int *added)
 {
-	uint64_t k[2] = {client, app};
-	return hash_bytes(&b->key, k, sizeof(k)) & (b->nslots - 1);
+	*added = 0;
+	if ((t->used + 1) * 2 > t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 4096;
+		struct pslot *ns = calloc(nc, sizeof(*ns));
+		if (!ns)
+			return -1;
+		struct pairtab nt = {ns, nc, t->used, t->key};
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->s[i].idx)
+				continue;
+			size_t h = pslot_home(&nt, t->s[i].a, t->s[i].b);
+			while (ns[h].idx)
+				h = (h + 1) & (nc - 1);
+			ns[h] = t->s[i];
+		}
+		free(t->s);
+		*t = nt;
+	}
+	size_t h = pslot_home(t, a, b);
+	while (t->s[h].idx) {
+		if (t->s[h].a == a && t->s[h].b == b)
+			return (long)t->s[h].idx - 1;
+		h = (h + 1) & (t->cap - 1);
+	}
+	t->s[h] = (struct pslot){a, b, (uint32_t)next + 1};
+	t->used++;
+	*added = 1;
+	return (long)next;
 }
+
+/* What a stored key means here. */
+struct keyinfo {
+	const char *slug;     /* interned in priv.strings; NULL: no app */
+	const char *category; /* the store's (interned) */
+	long app;             /* index in priv.apps once used this period; -1 */
+	long domain;          /* index in build.domains: a name of no app; -1 */
+	long host;            /* index of the name in priv.strings; -1 */
+	int used;             /* had usage in the period */
+};
+
+/* An unknown domain while the period is read. */
+struct domacc {
+	uint64_t users, hosts, flows, bytes_up, bytes_down;
+	int64_t first_seen, last_seen;
+};
+
+/* A bitmap of client ids seen. */
+struct idset {
+	uint64_t *w;
+	size_t nw;
+	uint64_t count;
+};
 
 static int
-pairs_rehash(struct build *b)
+idset_add(struct idset *s, int64_t id)
 {
-	size_t ns = b->nslots ? b->nslots * 2 : 4096;
-	uint32_t *slots = calloc(ns, sizeof(*slots));
-	if (!slots)
-		return -1;
-	free(b->slots);
-	b->slots = slots;
-	b->nslots = ns;
-	for (size_t i = 0; i < b->p->npairs; i++) {
-		size_t h = pair_slot(b, b->p->pairs[i].client, b->p->pairs[i].app);
-		while (slots[h])
-			h = (h + 1) & (ns - 1);
-		slots[h] = (uint32_t)i + 1;
+	if (id < 0)
+		return 0;
+	size_t i = (size_t)id / 64;
+	if (i >= s->nw) {
+		size_t nw = s->nw ? s->nw : 64;
+		while (nw <= i)
+			nw *= 2;
+		uint64_t *w = realloc(s->w, nw * sizeof(*w));
+		if (!w)
+			return -1;
+		memset(w + s->nw, 0, (nw - s->nw) * sizeof(*w));
+		s->w = w;
+		s->nw = nw;
+	}
+	uint64_t bit = UINT64_C(1) << (id % 64);
+	if (!(s->w[i] & bit)) {
+		s->w[i] |= bit;
+		s->count++;
 	}
 	return 0;
 }
+
+struct build {
+	struct report *r;
+	struct priv *p;
+	struct keyinfo *keys; /* by key id */
+	size_t nkeys;
+	struct pairtab tab;
+	struct idset seen;
+	struct strmap domains;	 /* unknown domains by name */
+	struct domacc *dom;	 /* by index of domains */
+	struct pairtab domusers; /* (client, domain) */
+	struct pairtab domhosts; /* (domain, host) */
+};
 
 static int
 fail(struct build *b, const char *what)
@@ -182,85 +261,166 @@ fail(struct build *b, const char *what)
 	return -1;
 }
 
-/* A row of the period: merged into its (client, app) pair. */
 static int
-period_row(void *arg, const struct store_client_app_row *row)
+key_row(void *arg, const struct store_key_row *k)
 {
 	struct build *b = arg;
 	struct priv *p = b->p;
-	int added_app = 0;
-	long c = strmap_get(&p->clients, row->client, 1, NULL);
-	long a = strmap_get(&p->apps, row->app, 1, &added_app);
-	if (c < 0 || a < 0)
-		return fail(b, "out of memory");
-	const char *cat = NULL;
-	if (row->category) {
-		long ci = strmap_get(&p->strings, row->category, 1, NULL);
-		if (ci < 0)
+	if (k->id < 0 || k->id > INT32_MAX)
+		return 0;
+	if ((size_t)k->id >= b->nkeys) {
+		size_t n = b->nkeys ? b->nkeys : 1024;
+		while (n <= (size_t)k->id)
+			n *= 2;
+		struct keyinfo *nk = realloc(b->keys, n * sizeof(*nk));
+		if (!nk)
 			return fail(b, "out of memory");
-		cat = p->strings.names[ci];
+		for (size_t i = b->nkeys; i < n; i++)
+			nk[i] = (struct keyinfo){NULL, NULL, -1, -1, -1, 0};
+		b->keys = nk;
+		b->nkeys = n;
 	}
-	if (added_app && (size_t)a >= p->app_category_cap) {
-		size_t nc = p->app_category_cap ? p->app_category_cap * 2 : 256;
-		const char **ac = realloc(p->app_category, nc * sizeof(*ac));
-		if (!ac)
+	struct keyinfo *ki = &b->keys[k->id];
+	if (k->app) {
+		long si = strmap_get(&p->strings, k->app, 1, NULL);
+		long ci = k->category ? strmap_get(&p->strings, k->category, 1, NULL) : -1;
+		if (si < 0 || ci < -1)
 			return fail(b, "out of memory");
-		p->app_category = ac;
-		p->app_category_cap = nc;
-	}
-
-	if ((p->npairs + 1) * 2 > b->nslots && pairs_rehash(b) < 0)
-		return fail(b, "out of memory");
-	size_t h = pair_slot(b, (uint32_t)c, (uint32_t)a);
-	struct pair *pr = NULL;
-	while (b->slots[h]) {
-		struct pair *q = &p->pairs[b->slots[h] - 1];
-		if (q->client == (uint32_t)c && q->app == (uint32_t)a) {
-			pr = q;
-			break;
+		ki->slug = p->strings.names[si];
+		ki->category = ci >= 0 ? p->strings.names[ci] : NULL;
+	} else if (k->domain && !k->untracked) {
+		int added;
+		long di = strmap_get(&b->domains, k->domain, 1, &added);
+		long hi = k->host ? strmap_get(&p->strings, k->host, 1, NULL) : -1;
+		if (di < 0 || hi < -1)
+			return fail(b, "out of memory");
+		if (added) {
+			struct domacc *nd = realloc(b->dom, b->domains.cap * sizeof(*nd));
+			if (!nd)
+				return fail(b, "out of memory");
+			b->dom = nd;
+			memset(&b->dom[di], 0, sizeof(*b->dom));
+			b->dom[di].first_seen = INT64_MAX;
 		}
-		h = (h + 1) & (b->nslots - 1);
+		ki->domain = di;
+		ki->host = hi;
 	}
-	if (!pr) {
+	return 0;
+}
+
+/* Usage of a name no app claims: its registrable domain's row. */
+static int
+domain_usage(struct build *b, struct keyinfo *ki, const struct store_usage_row *u)
+{
+	struct domacc *d = &b->dom[ki->domain];
+	int added;
+	if (!ki->used && ki->host >= 0) {
+		/* a name of the domain seen for the first time this period */
+		if (pairtab_get(&b->domhosts, (uint32_t)ki->domain, (uint32_t)ki->host, 0,
+				&added) < 0)
+			return fail(b, "out of memory");
+		d->hosts += added;
+	}
+	ki->used = 1;
+	if (pairtab_get(&b->domusers, (uint32_t)u->client_id, (uint32_t)ki->domain, 0, &added) < 0)
+		return fail(b, "out of memory");
+	d->users += added;
+	d->flows += u->flows;
+	d->bytes_up += u->bytes_up;
+	d->bytes_down += u->bytes_down;
+	if (u->first_seen < d->first_seen)
+		d->first_seen = u->first_seen;
+	if (u->last_seen > d->last_seen)
+		d->last_seen = u->last_seen;
+	return 0;
+}
+
+static const struct keyinfo *
+key_of(const struct build *b, int64_t id)
+{
+	/* a key added after the keys were read (a batch stored meanwhile)
+	 * counts in the totals, not in an app */
+	return id >= 0 && (size_t)id < b->nkeys ? &b->keys[id] : NULL;
+}
+
+/* A row of the period: merged into its (client, app) pair. */
+static int
+period_usage(void *arg, const struct store_usage_row *u)
+{
+	struct build *b = arg;
+	struct priv *p = b->p;
+	struct report *r = b->r;
+
+	r->flows += u->flows;
+	r->bytes_up += u->bytes_up;
+	r->bytes_down += u->bytes_down;
+	if (idset_add(&b->seen, u->client_id) < 0)
+		return fail(b, "out of memory");
+	struct keyinfo *ki = (struct keyinfo *)key_of(b, u->key_id);
+	if (!ki || u->client_id < 0 || u->client_id > UINT32_MAX)
+		return 0;
+	if (ki->domain >= 0)
+		return domain_usage(b, ki, u);
+	if (!ki->slug)
+		return 0;
+	if (ki->app < 0) {
+		int added;
+		long a = strmap_get(&p->apps, ki->slug, 1, &added);
+		if (a < 0)
+			return fail(b, "out of memory");
+		if (added) {
+			if ((size_t)a >= p->app_category_cap) {
+				size_t nc = p->app_category_cap ? p->app_category_cap * 2 : 256;
+				const char **ac = realloc(p->app_category, nc * sizeof(*ac));
+				if (!ac)
+					return fail(b, "out of memory");
+				p->app_category = ac;
+				p->app_category_cap = nc;
+			}
+			p->app_category[a] = ki->category;
+		}
+		/* every key of this slug shares the index */
+		for (size_t i = 0; i < b->nkeys; i++)
+			if (b->keys[i].slug == ki->slug)
+				b->keys[i].app = a;
+	}
+	int added;
+	long idx = pairtab_get(&b->tab, (uint32_t)u->client_id, (uint32_t)ki->app, p->npairs,
+			       &added);
+	if (idx < 0)
+		return fail(b, "out of memory");
+	if (added) {
 		if (p->npairs == p->cap) {
 			size_t cap = p->cap ? p->cap * 2 : 4096;
 			struct pair *np = realloc(p->pairs, cap * sizeof(*np));
-			if (!np)
+			uint64_t *nb = realloc(p->daybits, cap * p->nwords * sizeof(*nb));
+			if (nb)
+				p->daybits = nb;
+			if (np)
+				p->pairs = np;
+			if (!np || !nb)
 				return fail(b, "out of memory");
-			p->pairs = np;
 			p->cap = cap;
 		}
-		pr = &p->pairs[p->npairs];
+		struct pair *pr = &p->pairs[p->npairs++];
 		memset(pr, 0, sizeof(*pr));
-		pr->client = (uint32_t)c;
-		pr->app = (uint32_t)a;
-		pr->first_seen = row->first_seen;
-		pr->last_seen = row->last_seen;
-		b->slots[h] = (uint32_t)++p->npairs;
+		memset(&p->daybits[(size_t)idx * p->nwords], 0, p->nwords * sizeof(uint64_t));
+		pr->client = (uint32_t)u->client_id;
+		pr->app = (uint32_t)ki->app;
+		pr->first_seen = u->first_seen;
+		pr->last_seen = u->last_seen;
 	}
-	pr->flows += row->flows;
-	pr->bytes_up += row->bytes_up;
-	pr->bytes_down += row->bytes_down;
-	if (row->first_seen < pr->first_seen)
-		pr->first_seen = row->first_seen;
-	if (row->last_seen > pr->last_seen)
-		pr->last_seen = row->last_seen;
-	/* the days, by pair index: pairs move when their array grows, so
-	 * each one's pointer is set once they are all read */
-	size_t idx = (size_t)(pr - p->pairs);
-	if (idx >= p->bits_pairs) {
-		size_t np = p->cap;
-		uint64_t *nb = realloc(p->daybits, np * p->nwords * sizeof(*nb));
-		if (!nb)
-			return fail(b, "out of memory");
-		memset(nb + p->bits_pairs * p->nwords, 0,
-		       (np - p->bits_pairs) * p->nwords * sizeof(*nb));
-		p->daybits = nb;
-		p->bits_pairs = np;
-	}
-	p->daybits[idx * p->nwords + b->window_first / 64] |= row->point_bits;
-	if (added_app)
-		p->app_category[a] = cat;
+	struct pair *pr = &p->pairs[idx];
+	pr->flows += u->flows;
+	pr->bytes_up += u->bytes_up;
+	pr->bytes_down += u->bytes_down;
+	if (u->first_seen < pr->first_seen)
+		pr->first_seen = u->first_seen;
+	if (u->last_seen > pr->last_seen)
+		pr->last_seen = u->last_seen;
+	int64_t d = u->day - p->day0;
+	if (d >= 0 && d < (int64_t)p->ndays)
+		p->daybits[(size_t)idx * p->nwords + (size_t)d / 64] |= UINT64_C(1) << (d % 64);
 	return 0;
 }
 
@@ -302,56 +462,48 @@ report_find_app(const struct report *r, const char *slug)
 	return -1;
 }
 
-struct count_arg {
-	uint64_t n;
-};
-
 static int
-count_client(void *arg, const struct store_client_row *row)
+cmp_domain(const void *x, const void *y)
 {
-	(void)row;
-	((struct count_arg *)arg)->n++;
-	return 0;
+	const struct report_domain *a = x, *b = y;
+	uint64_t ta = a->bytes_up + a->bytes_down, tb = b->bytes_up + b->bytes_down;
+	if (ta != tb)
+		return ta > tb ? -1 : 1;
+	return strcmp(a->domain, b->domain);
 }
 
-struct domains_arg {
-	struct report *r;
-	size_t cap;
-	int failed;
-};
-
+/* The unknown domains of the period, by bytes, the first top_unknown. */
 static int
-domain_row(void *arg, const struct store_domain_row *row)
+domains_build(struct report *r, struct build *b)
 {
-	struct domains_arg *d = arg;
-	struct report *r = d->r;
-	if (r->n_domains >= r->opt.top_unknown)
-		return 1; /* rows come by bytes: the rest are smaller */
-	if (r->n_domains == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct report_domain *nd = realloc(r->domains, cap * sizeof(*nd));
-		if (!nd) {
-			d->failed = 1;
-			return 1;
-		}
-		r->domains = nd;
-		d->cap = cap;
+	size_t n = 0;
+	for (size_t i = 0; i < b->domains.n; i++)
+		n += b->dom[i].flows || b->dom[i].bytes_up || b->dom[i].bytes_down ||
+		     b->dom[i].users;
+	struct report_domain *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -1;
+	r->domains = v;
+	for (size_t i = 0; i < b->domains.n; i++) {
+		const struct domacc *d = &b->dom[i];
+		if (!d->users)
+			continue;
+		struct report_domain *o = &v[r->n_domains];
+		o->domain = strdup(b->domains.names[i]);
+		if (!o->domain)
+			return -1;
+		r->n_domains++;
+		o->users = d->users;
+		o->flows = d->flows;
+		o->bytes_up = d->bytes_up;
+		o->bytes_down = d->bytes_down;
+		o->first_seen = d->first_seen;
+		o->last_seen = d->last_seen;
+		o->hosts = d->hosts;
 	}
-	struct report_domain *o = &r->domains[r->n_domains];
-	memset(o, 0, sizeof(*o));
-	o->domain = strdup(row->domain ? row->domain : "");
-	if (!o->domain) {
-		d->failed = 1;
-		return 1;
-	}
-	o->users = row->users;
-	o->hosts = row->hosts;
-	o->flows = row->flows;
-	o->bytes_up = row->bytes_up;
-	o->bytes_down = row->bytes_down;
-	o->first_seen = row->first_seen;
-	o->last_seen = row->last_seen;
-	r->n_domains++;
+	qsort(v, r->n_domains, sizeof(*v), cmp_domain);
+	while (r->n_domains > r->opt.top_unknown)
+		free(v[--r->n_domains].domain);
 	return 0;
 }
 
@@ -375,53 +527,50 @@ history_row(void *arg, const struct store_app_row *row)
 /* The previous period: users per app, and the per-client category sets. */
 struct prev_pair {
 	uint32_t client;
-	long app; /* index into r->apps, -1: an app not used this period */
-	const char *category;
-	int sanctioned_app; /* its catalog status is sanctioned */
-	const char *slug;
+	const char *slug, *category;
 };
 
 struct prev_arg {
-	struct report *r;
-	struct priv *p;
-	struct strmap clients;
+	struct build *b;
+	struct pairtab tab; /* (client, slug's string index) */
 	struct prev_pair *pairs;
 	size_t n, cap;
-	int failed;
+	struct idset seen;
 };
 
 static int
-prev_row(void *arg, const struct store_client_app_row *row)
+prev_usage(void *arg, const struct store_usage_row *u)
 {
 	struct prev_arg *pa = arg;
-	if (pa->n == pa->cap) {
-		size_t cap = pa->cap ? pa->cap * 2 : 4096;
-		struct prev_pair *np = realloc(pa->pairs, cap * sizeof(*np));
-		if (!np) {
-			pa->failed = 1;
-			return 1;
+	struct build *b = pa->b;
+	if (idset_add(&pa->seen, u->client_id) < 0)
+		return fail(b, "out of memory");
+	const struct keyinfo *ki = key_of(b, u->key_id);
+	if (!ki || !ki->slug || u->client_id < 0 || u->client_id > UINT32_MAX)
+		return 0;
+	long si = strmap_get(&b->p->strings, ki->slug, 0, NULL);
+	int added;
+	long idx = pairtab_get(&pa->tab, (uint32_t)u->client_id, (uint32_t)si, pa->n, &added);
+	if (idx < 0)
+		return fail(b, "out of memory");
+	long a = ki->app; /* set when used this period */
+	if (added) {
+		if (pa->n == pa->cap) {
+			size_t cap = pa->cap ? pa->cap * 2 : 4096;
+			struct prev_pair *np = realloc(pa->pairs, cap * sizeof(*np));
+			if (!np)
+				return fail(b, "out of memory");
+			pa->pairs = np;
+			pa->cap = cap;
 		}
-		pa->pairs = np;
-		pa->cap = cap;
+		pa->pairs[pa->n++] = (struct prev_pair){(uint32_t)u->client_id, ki->slug,
+							 ki->category};
+		if (a >= 0)
+			b->r->apps[a].prev_users++;
 	}
-	long c = strmap_get(&pa->clients, row->client, 1, NULL);
-	long s = strmap_get(&pa->p->strings, row->app, 1, NULL);
-	long cat = row->category ? strmap_get(&pa->p->strings, row->category, 1, NULL) : -1;
-	if (c < 0 || s < 0 || cat < -1) {
-		pa->failed = 1;
-		return 1;
-	}
-	struct prev_pair *pp = &pa->pairs[pa->n++];
-	pp->client = (uint32_t)c;
-	pp->slug = pa->p->strings.names[s];
-	pp->category = cat >= 0 ? pa->p->strings.names[cat] : NULL;
-	long a = strmap_get(&pa->p->apps, row->app, 0, NULL);
-	pp->app = (a >= 0 && (size_t)a < pa->r->n_apps) ? a : -1;
-	if (pp->app >= 0) {
-		struct report_app *ra = &pa->r->apps[pp->app];
-		ra->prev_users++;
-		ra->prev_bytes_up += row->bytes_up;
-		ra->prev_bytes_down += row->bytes_down;
+	if (a >= 0) {
+		b->r->apps[a].prev_bytes_up += u->bytes_up;
+		b->r->apps[a].prev_bytes_down += u->bytes_down;
 	}
 	return 0;
 }
@@ -841,7 +990,9 @@ categories_build(struct report *r, struct priv *p)
 		uint64_t wsum = 0, usum = 0;
 		for (size_t k = 0; k < c->n_apps; k++) {
 			const struct report_app *a = &r->apps[c->apps[k]];
-			if (rel[c->apps[k] * nc + ci] != 1)
+			/* volume is the category's own apps' (a suite covering it
+			 * counts where it belongs) */
+			if (!a->category || strcmp(a->category, c->category) != 0)
 				continue;
 			c->flows += a->flows;
 			c->bytes_up += a->bytes_up;
@@ -967,6 +1118,21 @@ stub_app(struct priv *p, size_t i, const char *slug, const char *category)
 	return s;
 }
 
+static void
+build_free(struct build *b, struct prev_arg *pa)
+{
+	free(b->keys);
+	free(b->tab.s);
+	free(b->seen.w);
+	strmap_free(&b->domains);
+	free(b->dom);
+	free(b->domusers.s);
+	free(b->domhosts.s);
+	free(pa->tab.s);
+	free(pa->seen.w);
+	free(pa->pairs);
+}
+
 struct report *
 report_build(struct store *st, const struct report_options *opt_in, char *err, size_t errlen)
 {
@@ -998,10 +1164,12 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 	hash_key_random(&p->clients.key);
 	hash_key_random(&p->apps.key);
 	hash_key_random(&p->strings.key);
-	hash_key_random(&b.key);
+	hash_key_random(&b.tab.key);
+	hash_key_random(&b.domusers.key);
+	hash_key_random(&b.domhosts.key);
+	hash_key_random(&b.domains.key);
 	b.r = r;
 	b.p = p;
-	b.st = st;
 
 	r->from = r->opt.from;
 	r->to = r->opt.to;
@@ -1015,26 +1183,14 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 	r->point_usec = (int64_t)per * DAY_USEC;
 	r->npoints = (p->ndays + per - 1) / per;
 
-	/* the period, one 64-day window at a time, so each pair's days are
-	 * exact whatever the length */
-	for (unsigned wfirst = 0; wfirst < p->ndays; wfirst += WINDOW_DAYS) {
-		int64_t wfrom = (p->day0 + wfirst) * DAY_USEC;
-		int64_t wto = wfrom + WINDOW_DAYS * DAY_USEC;
-		if (wfrom < r->from)
-			wfrom = r->from;
-		if (wto > r->to)
-			wto = r->to;
-		b.window_first = wfirst;
-		/* day bits are kept per pair index: size the array for every
-		 * pair there can be after this window before reading it */
-		if (store_client_apps(st, wfrom, wto, p->day0 + wfirst, 1, period_row, &b) != 0) {
-			if (!p->failed)
-				snprintf(err, errlen, "reading usage: %s", store_error(st));
-			goto failed;
-		}
+	/* what each stored key is, then one pass over the period's rows */
+	if (store_keys(st, key_row, &b) != 0 ||
+	    store_usage_walk(st, r->from, r->to, period_usage, &b) != 0) {
+		if (!p->failed)
+			snprintf(err, errlen, "reading usage: %s", store_error(st));
+		goto failed;
 	}
-	free(b.slots);
-	b.slots = NULL;
+	r->users = b.seen.count;
 	/* the apps of the report, in p->apps order first */
 	r->n_apps = p->apps.n;
 	r->apps = calloc(r->n_apps ? r->n_apps : 1, sizeof(*r->apps));
@@ -1116,6 +1272,9 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 		}
 		for (size_t k = 0; k < p->npairs; k++)
 			p->pairs[k].app = (uint32_t)where[p->pairs[k].app];
+		for (size_t k = 0; k < b.nkeys; k++)
+			if (b.keys[k].app >= 0)
+				b.keys[k].app = (long)where[b.keys[k].app];
 		/* the slug map must now give the new index: rebuild it */
 		struct strmap fresh = {0};
 		fresh.key = p->apps.key;
@@ -1145,7 +1304,7 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 	/* the whole history up to the period's end: first sightings */
 	{
 		struct history_arg h = {r, p};
-		if (store_apps(st, 0, r->to, history_row, &h) < 0) {
+		if (store_apps(st, 0, r->from, history_row, &h) < 0) {
 			snprintf(err, errlen, "reading history: %s", store_error(st));
 			goto failed;
 		}
@@ -1158,58 +1317,35 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 	}
 
 	/* the previous period */
-	pa.r = r;
-	pa.p = p;
-	hash_key_random(&pa.clients.key);
-	if (store_client_apps(st, r->prev_from, r->from, 0, 0, prev_row, &pa) != 0) {
-		if (pa.failed)
-			snprintf(err, errlen, "out of memory");
-		else
+	pa.b = &b;
+	hash_key_random(&pa.tab.key);
+	if (store_usage_walk(st, r->prev_from, r->from, prev_usage, &pa) != 0) {
+		if (!p->failed)
 			snprintf(err, errlen, "reading the previous period: %s", store_error(st));
 		goto failed;
 	}
+	r->prev_users = pa.seen.count;
 	category_trends(r, &pa);
 
-	/* totals */
-	{
-		struct store_totals t;
-		struct count_arg cu = {0}, cp = {0};
-		if (store_get_totals(st, r->from, r->to, &t) < 0 ||
-		    store_clients(st, r->from, r->to, count_client, &cu) < 0 ||
-		    store_clients(st, r->prev_from, r->from, count_client, &cp) < 0) {
-			snprintf(err, errlen, "reading totals: %s", store_error(st));
-			goto failed;
-		}
-		r->flows = t.flows;
-		r->bytes_up = t.bytes_up;
-		r->bytes_down = t.bytes_down;
-		r->users = cu.n;
-		r->prev_users = cp.n;
-		/* users of any app that is not sanctioned */
-		for (size_t i = 0; i < p->npairs;) {
-			size_t j = i;
-			int any = 0;
-			while (j < p->npairs && p->pairs[j].client == p->pairs[i].client) {
-				const struct report_app *a = &r->apps[p->pairs[j].app];
-				if (a->status != CATALOG_SANCTIONED) {
-					any = 1;
-					r->unsanctioned_bytes_up += p->pairs[j].bytes_up;
-				}
-				j++;
+	/* users of any app that is not sanctioned */
+	for (size_t i = 0; i < p->npairs;) {
+		size_t j = i;
+		int any = 0;
+		while (j < p->npairs && p->pairs[j].client == p->pairs[i].client) {
+			const struct report_app *a = &r->apps[p->pairs[j].app];
+			if (a->status != CATALOG_SANCTIONED) {
+				any = 1;
+				r->unsanctioned_bytes_up += p->pairs[j].bytes_up;
 			}
-			r->unsanctioned_users += any;
-			i = j;
+			j++;
 		}
+		r->unsanctioned_users += any;
+		i = j;
 	}
 
-	/* unknown domains */
-	{
-		struct domains_arg d = {r, 0, 0};
-		if (store_unknown_domains(st, r->from, r->to, domain_row, &d) < 0 || d.failed) {
-			snprintf(err, errlen, "reading unknown domains: %s",
-				 d.failed ? "out of memory" : store_error(st));
-			goto failed;
-		}
+	if (domains_build(r, &b) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto failed;
 	}
 
 	{
@@ -1222,14 +1358,11 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 	qsort(r->categories, r->n_categories, sizeof(*r->categories), cmp_category);
 	for (size_t g = 0; g < r->n_gaps; g++)
 		r->gaps[g].category = (size_t)category_index(r, r->gaps[g].category_slug);
-	strmap_free(&pa.clients);
-	free(pa.pairs);
+	build_free(&b, &pa);
 	return r;
 
 failed:
-	free(b.slots);
-	strmap_free(&pa.clients);
-	free(pa.pairs);
+	build_free(&b, &pa);
 	report_free(r);
 	return NULL;
 }
