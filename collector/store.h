@@ -284,6 +284,9 @@ struct store_key_row {
 	const char *host, *domain;  /* or NULL */
 	const char *app, *category; /* NULL: no app */
 	const char *untracked;      /* NULL, or why the packets had no flow */
+	const char *country;        /* where the server is, or NULL */
+	uint32_t asn;               /* its network, 0 when unknown */
+	const char *as_org;         /* the network's owner, or NULL */
 };
 int store_keys(struct store *st, int (*cb)(void *arg, const struct store_key_row *r), void *arg);
 /* Every client: its id and address text. */

@@ -368,7 +368,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_Q_USAGE] = USAGE_IN_RANGE
 		"SELECT day, client_id, key_id, flows, packets, bytes_up, bytes_down,"
 		" first_seen, last_seen FROM u",
-	[S_Q_KEYS] = "SELECT id, host, domain, app, category, untracked FROM keys",
+	[S_Q_KEYS] = "SELECT id, host, domain, app, category, untracked, country, asn, as_org"
+		     " FROM keys",
 	[S_Q_CLIENT_ADDRS] = "SELECT id, addr FROM clients",
 };
 
@@ -2338,6 +2339,9 @@ key_row(sqlite3_stmt *s, void *arg)
 		.app = COL_TEXT(s, 3),
 		.category = COL_TEXT(s, 4),
 		.untracked = COL_TEXT(s, 5),
+		.country = COL_TEXT(s, 6),
+		.asn = (uint32_t)sqlite3_column_int64(s, 7),
+		.as_org = COL_TEXT(s, 8),
 	};
 	return w->key(w->arg, &r);
 }

@@ -199,13 +199,28 @@ struct keyinfo {
 	long app;             /* index in priv.apps once used this period; -1 */
 	long domain;          /* index in build.domains: a name of no app; -1 */
 	long host;            /* index of the name in priv.strings; -1 */
+	long net;             /* index in build.nets; -1 when unknown */
 	int used;             /* had usage in the period */
+};
+
+/* Bytes of one unknown domain on one network. */
+struct netacc {
+	uint32_t domain, net;
+	uint64_t bytes;
+};
+
+/* A network: where a key's server is. */
+struct netinfo {
+	uint32_t asn;
+	const char *org, *country; /* interned, or NULL */
 };
 
 /* An unknown domain while the period is read. */
 struct domacc {
 	uint64_t users, hosts, flows, bytes_up, bytes_down;
 	int64_t first_seen, last_seen;
+	long top_net;	     /* the network with most of its bytes; -1 */
+	uint64_t top_bytes;
 };
 
 /* A bitmap of client ids seen. */
@@ -251,7 +266,48 @@ struct build {
 	struct domacc *dom;	 /* by index of domains */
 	struct pairtab domusers; /* (client, domain) */
 	struct pairtab domhosts; /* (domain, host) */
+	struct netinfo *nets;
+	size_t nnets, capnets;
+	struct pairtab domnets;  /* (domain, net) -> netacc */
+	struct netacc *netacc;
+	size_t nnetacc, capnetacc;
 };
+
+/* The index of a key's network, added when new; -1 none, -2 no memory. */
+static long
+net_index(struct build *b, const struct store_key_row *k)
+{
+	if (!k->asn && !k->as_org && !k->country)
+		return -1;
+	const char *org = NULL, *country = NULL;
+	if (k->as_org) {
+		long i = strmap_get(&b->p->strings, k->as_org, 1, NULL);
+		if (i < 0)
+			return -2;
+		org = b->p->strings.names[i];
+	}
+	if (k->country) {
+		long i = strmap_get(&b->p->strings, k->country, 1, NULL);
+		if (i < 0)
+			return -2;
+		country = b->p->strings.names[i];
+	}
+	/* few networks carry unknown names: a scan is enough */
+	for (size_t i = 0; i < b->nnets; i++)
+		if (b->nets[i].asn == k->asn && b->nets[i].org == org &&
+		    b->nets[i].country == country)
+			return (long)i;
+	if (b->nnets == b->capnets) {
+		size_t nc = b->capnets ? b->capnets * 2 : 64;
+		struct netinfo *nn = realloc(b->nets, nc * sizeof(*nn));
+		if (!nn)
+			return -2;
+		b->nets = nn;
+		b->capnets = nc;
+	}
+	b->nets[b->nnets] = (struct netinfo){k->asn, org, country};
+	return (long)b->nnets++;
+}
 
 static int
 fail(struct build *b, const char *what)
@@ -276,7 +332,7 @@ key_row(void *arg, const struct store_key_row *k)
 		if (!nk)
 			return fail(b, "out of memory");
 		for (size_t i = b->nkeys; i < n; i++)
-			nk[i] = (struct keyinfo){NULL, NULL, -1, -1, -1, 0};
+			nk[i] = (struct keyinfo){NULL, NULL, -1, -1, -1, -1, 0};
 		b->keys = nk;
 		b->nkeys = n;
 	}
@@ -301,9 +357,13 @@ key_row(void *arg, const struct store_key_row *k)
 			b->dom = nd;
 			memset(&b->dom[di], 0, sizeof(*b->dom));
 			b->dom[di].first_seen = INT64_MAX;
+			b->dom[di].top_net = -1;
 		}
 		ki->domain = di;
 		ki->host = hi;
+		ki->net = net_index(b, k);
+		if (ki->net < -1)
+			return fail(b, "out of memory");
 	}
 	return 0;
 }
@@ -325,6 +385,25 @@ domain_usage(struct build *b, struct keyinfo *ki, const struct store_usage_row *
 	if (pairtab_get(&b->domusers, (uint32_t)u->client_id, (uint32_t)ki->domain, 0, &added) < 0)
 		return fail(b, "out of memory");
 	d->users += added;
+	if (ki->net >= 0) {
+		long n = pairtab_get(&b->domnets, (uint32_t)ki->domain, (uint32_t)ki->net,
+				     b->nnetacc, &added);
+		if (n < 0)
+			return fail(b, "out of memory");
+		if (added) {
+			if (b->nnetacc == b->capnetacc) {
+				size_t nc = b->capnetacc ? b->capnetacc * 2 : 64;
+				struct netacc *na = realloc(b->netacc, nc * sizeof(*na));
+				if (!na)
+					return fail(b, "out of memory");
+				b->netacc = na;
+				b->capnetacc = nc;
+			}
+			b->netacc[b->nnetacc++] = (struct netacc){(uint32_t)ki->domain,
+								  (uint32_t)ki->net, 0};
+		}
+		b->netacc[n].bytes += u->bytes_up + u->bytes_down;
+	}
 	d->flows += u->flows;
 	d->bytes_up += u->bytes_up;
 	d->bytes_down += u->bytes_down;
@@ -483,6 +562,16 @@ domains_build(struct report *r, struct build *b)
 	struct report_domain *v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
 		return -1;
+	/* each domain's network with the most bytes (ties: lower AS number) */
+	for (size_t i = 0; i < b->nnetacc; i++) {
+		const struct netacc *na = &b->netacc[i];
+		struct domacc *d = &b->dom[na->domain];
+		if (d->top_net < 0 || na->bytes > d->top_bytes ||
+		    (na->bytes == d->top_bytes && b->nets[na->net].asn < b->nets[d->top_net].asn)) {
+			d->top_net = na->net;
+			d->top_bytes = na->bytes;
+		}
+	}
 	r->domains = v;
 	for (size_t i = 0; i < b->domains.n; i++) {
 		const struct domacc *d = &b->dom[i];
@@ -500,10 +589,22 @@ domains_build(struct report *r, struct build *b)
 		o->first_seen = d->first_seen;
 		o->last_seen = d->last_seen;
 		o->hosts = d->hosts;
+		if (d->top_net >= 0) {
+			const struct netinfo *ni = &b->nets[d->top_net];
+			o->asn = ni->asn;
+			o->network = ni->org ? strdup(ni->org) : NULL;
+			o->country = ni->country ? strdup(ni->country) : NULL;
+			if ((ni->org && !o->network) || (ni->country && !o->country))
+				return -1;
+		}
 	}
 	qsort(v, r->n_domains, sizeof(*v), cmp_domain);
-	while (r->n_domains > r->opt.top_unknown)
-		free(v[--r->n_domains].domain);
+	while (r->n_domains > r->opt.top_unknown) {
+		r->n_domains--;
+		free(v[r->n_domains].domain);
+		free(v[r->n_domains].network);
+		free(v[r->n_domains].country);
+	}
 	return 0;
 }
 
@@ -1128,6 +1229,9 @@ build_free(struct build *b, struct prev_arg *pa)
 	free(b->dom);
 	free(b->domusers.s);
 	free(b->domhosts.s);
+	free(b->nets);
+	free(b->domnets.s);
+	free(b->netacc);
 	free(pa->tab.s);
 	free(pa->seen.w);
 	free(pa->pairs);
@@ -1167,6 +1271,7 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 	hash_key_random(&b.tab.key);
 	hash_key_random(&b.domusers.key);
 	hash_key_random(&b.domhosts.key);
+	hash_key_random(&b.domnets.key);
 	hash_key_random(&b.domains.key);
 	b.r = r;
 	b.p = p;

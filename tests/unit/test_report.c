@@ -57,6 +57,10 @@ static void
 use_proto(struct world *w, const char *client, const char *host, const char *domain,
 	  const char *ndpi, int day, uint64_t up, uint64_t down);
 
+/* where the servers of the next records are */
+static const char *net_country, *net_org;
+static uint32_t net_asn;
+
 static void
 use(struct world *w, const char *client, const char *host, const char *domain, int day,
     uint64_t up, uint64_t down)
@@ -77,6 +81,9 @@ use_proto(struct world *w, const char *client, const char *host, const char *dom
 	r.host = host;
 	r.domain = domain;
 	r.ndpi_proto = ndpi;
+	r.country = net_country;
+	r.asn = net_asn;
+	r.as_org = net_org;
 	r.flows = 1;
 	r.packets = 10;
 	r.bytes_up = up;
@@ -125,9 +132,13 @@ setup(void **state)
 	use(w, "10.0.0.4", "wetransfer.com", "wetransfer.com", 2, 7000000, 7000);
 	use(w, "10.0.0.5", "www.dropbox.com", "dropbox.com", 1, 6000, 60000);
 	use(w, "10.0.0.6", "pastebin.com", "pastebin.com", 0, 700, 7000);
+	/* the unknown domain on two networks; 11,000 bytes on AS64500 */
+	net_country = "NL", net_asn = 64501, net_org = "Other Hosting";
 	use(w, "10.0.0.6", "portal.acme-unknown.com", "acme-unknown.com", 0, 800, 8000);
+	net_country = "DE", net_asn = 64500, net_org = "Example Hosting GmbH";
 	use(w, "10.0.0.6", "files.acme-unknown.com", "acme-unknown.com", 1, 900, 9000);
 	use(w, "10.0.0.5", "files.acme-unknown.com", "acme-unknown.com", 1, 100, 1000);
+	net_country = NULL, net_asn = 0, net_org = NULL;
 	/* c5 looks a Teams name up: a question, not use of Teams */
 	use_proto(w, "10.0.0.5", NULL, NULL, "DNS.Teams", 1, 80, 200);
 	/* after the period: must count nowhere */
@@ -247,6 +258,9 @@ test_figures(void **state)
 	assert_int_equal(r->domains[0].users, 2);
 	assert_int_equal(r->domains[0].hosts, 2);
 	assert_int_equal(r->domains[0].bytes_up, 1800);
+	assert_int_equal(r->domains[0].asn, 64500);
+	assert_string_equal(r->domains[0].network, "Example Hosting GmbH");
+	assert_string_equal(r->domains[0].country, "DE");
 	report_free(r);
 }
 
