@@ -939,12 +939,20 @@ gap_text(const struct report *r, struct report_gap *g)
 		const struct report_app *a = &r->apps[g->app];
 		alternatives_text(r, a, c, alt, sizeof(alt));
 		human_bytes(a->bytes_up, up, sizeof(up));
-		textf(g->text, sizeof(g->text),
-			 "%s is %s%s and was used by %llu people, who sent it %s. Move them to %s.",
-			 a->name, a->status == CATALOG_BANNED ? "banned" : "risky",
-			 a->status == CATALOG_BANNED ? "" : " (risk score at or above the threshold)",
-			 (unsigned long long)a->users, up,
-			 alt[0] ? alt : "an approved alternative");
+		if (a->status == CATALOG_BANNED)
+			textf(g->text, sizeof(g->text),
+			      "%s is banned and was used by %llu people, who sent it %s. "
+			      "Move them to %s.",
+			      a->name, (unsigned long long)a->users, up,
+			      alt[0] ? alt : "an approved alternative");
+		else
+			textf(g->text, sizeof(g->text),
+			      "%s is %s and risky (risk %d, the threshold is %d), and was used by "
+			      "%llu people, who sent it %s. Move them to %s.",
+			      a->name, a->status == CATALOG_UNSANCTIONED ? "unsanctioned" :
+			      "not in the catalog", a->risk.score, r->opt.risky_score,
+			      (unsigned long long)a->users, up,
+			      alt[0] ? alt : "an approved alternative");
 		break;
 	}
 	default:
