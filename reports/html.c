@@ -413,6 +413,15 @@ verdict_badge(struct hw *w, enum report_verdict v)
 	F(w, "<span class=\"badge vd-%s\">%s</span>", report_verdict_name(v), verdict_words(v));
 }
 
+/* The same in a word, for a narrow column; the words on hover. */
+static void
+verdict_badge_short(struct hw *w, enum report_verdict v)
+{
+	static const char *const words[] = { "none", "move off", "offer", "improve", "sanction" };
+	F(w, "<span class=\"badge vd-%s\" title=\"%s\">%s</span>", report_verdict_name(v),
+	  verdict_words(v), (unsigned)v < 5 ? words[v] : "?");
+}
+
 static void
 status_badge(struct hw *w, enum catalog_status s)
 {
@@ -1081,25 +1090,25 @@ categories_table(struct hw *w)
 	th(w, "elsewhere_users", "Elsewhere", 1, "used an app in it that is not sanctioned for it");
 	th(w, "unserved_users", "Only elsewhere", 1, "went elsewhere and used no sanctioned service for it");
 	th(w, "elsewhere_share", "% elsewhere", 1, "share of its users going elsewhere");
-	th(w, "trend", "Users vs previous", 1, "change in users against the previous period of the same length");
+	th(w, "trend", "Change", 1, "change in users against the previous period of the same length");
 	th(w, "sanctioned", "Sanctioned services", 0, NULL);
 	th(w, "apps", "Apps used", 1, NULL);
 	th(w, "bytes_up", "Uploaded", 1, NULL);
 	th(w, "bytes_down", "Downloaded", 1, NULL);
 	th(w, "elsewhere_bytes_up", "Up elsewhere", 1, "sent to apps outside the catalog's sanctioned services");
-	th(w, "risk_max", "Highest risk", 1, "highest risk score of an app used elsewhere (users-weighted mean on hover)");
+	th(w, "risk_max", "Risk", 1, "highest risk score of an app used elsewhere (users-weighted mean on hover)");
 	S(w, "</tr></thead><tbody>");
 	for (size_t i = 0; i < r->n_categories; i++) {
 		const struct report_category *c = &r->categories[i];
 		F(w, "<tr id=\"cat-%zu\" data-category=\"", i);
 		esc(w->o, c->category);
-		F(w, "\"><td data-value=\"%u\"", c->rank ? c->rank : 999999u);
+		F(w, "\"><td class=\"nw\" data-value=\"%u\"", c->rank ? c->rank : 999999u);
 		if (c->rank)
 			F(w, " title=\"score %.1f\"", c->score);
 		S(w, ">");
 		if (c->rank) {
-			F(w, "%u ", c->rank);
-			verdict_badge(w, c->verdict);
+			F(w, "%u&nbsp;", c->rank);
+			verdict_badge_short(w, c->verdict);
 		} else {
 			S(w, "<span class=\"muted\">\xe2\x80\x93</span>");
 		}
@@ -1350,11 +1359,12 @@ static const char css[] =
 	".explain h3{margin:8px 0 4px}"
 	".tablewrap{overflow-x:auto}"
 	"table{border-collapse:collapse;width:100%;font-size:13px}"
-	"th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}"
+	"th,td{padding:5px 7px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}"
 	"th{background:var(--panel);font-weight:600;position:sticky;top:0;z-index:1;"
 	"vertical-align:bottom}"
 	"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
-	"td.domain{word-break:break-all}"
+	"td.domain{word-break:break-all}td.nw{white-space:nowrap}"
+	"#categories-table{font-size:12.5px}"
 	"table.sortable th{cursor:pointer;user-select:none}"
 	"table.sortable th:hover{background:#e8ecf2}"
 	"th[aria-sort=ascending]::after{content:' \\25B2';font-size:10px}"

@@ -82,6 +82,7 @@ chromium=$(command -v chromium || true)
 if [ -n "$chromium" ]; then
 	timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
 		--no-first-run --disable-background-networking --no-pdf-header-footer \
+		--user-data-dir="$T/chromium-profile" \
 		--print-to-pdf="$artifacts/report.pdf" "file://$T/report.html" > "$T/print.log" 2>&1
 	if [ -s "$artifacts/report.pdf" ]; then
 		pages=$(grep -ao '/Count [0-9]*' "$artifacts/report.pdf" | awk '$2 > n { n = $2 } END { print n + 0 }')
