@@ -508,6 +508,8 @@ change_text(struct hw *w, uint64_t now, uint64_t before, int is_new)
 		if (before)
 			F(w, " (+%.0f%%)", 100.0 * (double)(now - before) / (double)before);
 		S(w, "</span>");
+		if (!before)
+			S(w, " <span class=\"muted\">(none before)</span>");
 	} else {
 		F(w, "<span class=\"down\">\xe2\x88\x92%s (\xe2\x88\x92%.0f%%)</span>",
 		  fmt_count(before - now, buf), 100.0 * (double)(before - now) / (double)before);
@@ -1308,6 +1310,8 @@ domains_table(struct hw *w)
 		S(w, "</td><td>");
 		if (d->country && *d->country)
 			esc(w->o, d->country);
+		else
+			S(w, "<span class=\"muted\">\xe2\x80\x93</span>");
 		S(w, "</td></tr>");
 	}
 	S(w, "</tbody></table></div>");

@@ -57,7 +57,8 @@ report --from 2026-03-01 --to 2026-04-01 --format json -o "$T/report.json" ||
 cp "$T/report.html" "$artifacts/report.html"
 if "$PYTHON" "$SOURCE_DIR/tests/tools/check_report_html.py" "$T/report.html" --json "$T/report.json" \
 	--tables gaps-table,categories-table,apps-table,new-apps-table,domains-table \
-	--text "xss-test-example.net" > "$T/check.out" 2>&1; then
+	--text "xss-test-example.net" --text '<img src=x onerror="window.__pwned=2">' \
+	> "$T/check.out" 2>&1; then
 	cat "$T/check.out"
 	pass "the report of March (3 days of traffic)"
 else

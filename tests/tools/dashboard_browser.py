@@ -397,10 +397,7 @@ def main():
                 elif shown:
                     fail("unknown domains: the hostile network owner is not shown as text")
                 elif any(d.get("network") for d in doms_api.values()):
-                    # the renderer shows report_domain.network; until the
-                    # analysis fills it in, there is nothing to show
-                    print("note: unknown domains: the report carries no network owner "
-                          "(report_build leaves report_domain.network empty)")
+                    fail("unknown domains: no network owner shown, the API has some")
                 if rows and not bad:
                     ok("unknown domains: %d rows, users and bytes = /api/v1/unknown-domains"
                        % len(rows))
