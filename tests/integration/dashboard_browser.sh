@@ -95,6 +95,18 @@ grep -q 'dashboard: 127.0.0.1: "it-dashboard" logged in' "$T/collector.log" &&
 	grep -q 'dashboard: 127.0.0.1: "it-dashboard" logged out' "$T/collector.log" &&
 	pass "log-in and log-out are logged" || fail "log lines: $(grep dashboard "$T/collector.log" | tail -3)"
 
+# at most 256 sessions: the 257th log-in closes the oldest
+login() {
+	curl -s -D - -o /dev/null -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
+		--data "token=$(cat "$T/reader.token")" "$url/dashboard/login" |
+		sed -n 's/^[Ss]et-[Cc]ookie: shadowmap_session=\([^;]*\);.*/\1/p'
+}
+oldest=$(login)
+for _ in $(seq 256); do login > /dev/null; done
+code=$(curl -s -o /dev/null -w '%{http_code}' -b "shadowmap_session=$oldest" "$url/dashboard/unknown-domains")
+[ "$code" = 303 ] && grep -q "sessions open: the oldest was closed" "$T/collector.log" &&
+	pass "the 257th session closes the oldest (logged)" || fail "session cap: $code"
+
 # revoking the token ends its sessions at their next page
 cookie=$(curl -s -D - -o /dev/null -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
 	--data "token=$(cat "$T/reader.token")" "$url/dashboard/login" |
@@ -110,4 +122,28 @@ wait "$cpid"
 rc=$?
 cpid=
 [ $rc -eq 0 ] && pass "collector stops cleanly" || fail "collector exit $rc"
+
+# over HTTPS the session cookie is Secure
+if command -v openssl >/dev/null; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+		-keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1 || fail "openssl: certificate"
+	"$COLLECTOR" token create --db "$db" --reader it-tls | tail -1 > "$T/tls.token"
+	"$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$SIGS" \
+		--tls-cert "$T/cert.pem" --tls-key "$T/key.pem" 2>> "$T/collector.log" &
+	cpid=$!
+	for _ in $(seq 100); do
+		curl -sf --cacert "$T/cert.pem" "https://127.0.0.1:$port/healthz" >/dev/null && break
+		sleep 0.05
+	done
+	cookie=$(curl -s --cacert "$T/cert.pem" -D - -o /dev/null -X POST \
+		-H 'Content-Type: application/x-www-form-urlencoded' \
+		--data "token=$(cat "$T/tls.token")" "https://127.0.0.1:$port/dashboard/login" |
+		grep -i '^set-cookie:' | tr -d '\r')
+	grep -q '; HttpOnly; SameSite=Strict; Secure$' <<< "$cookie" &&
+		pass "over HTTPS the session cookie is Secure" || fail "HTTPS cookie: $cookie"
+	kill -TERM "$cpid"
+	wait "$cpid"
+	cpid=
+fi
 finish
