@@ -24,6 +24,14 @@
 
 #define DAY_USEC (86400 * USEC_PER_SEC)
 
+/* qsort, for arrays that may be empty (and NULL, which qsort may not get) */
+static void
+sort_n(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 /* ---- a string set: name -> dense index ---- */
 
 struct strmap {
@@ -598,7 +606,7 @@ domains_build(struct report *r, struct build *b)
 				return -1;
 		}
 	}
-	qsort(v, r->n_domains, sizeof(*v), cmp_domain);
+	sort_n(v, r->n_domains, sizeof(*v), cmp_domain);
 	while (r->n_domains > r->opt.top_unknown) {
 		r->n_domains--;
 		free(v[r->n_domains].domain);
@@ -1006,7 +1014,7 @@ rank_gaps(struct report *r, size_t *gap_cap)
 				return;
 		}
 	}
-	qsort(r->gaps, r->n_gaps, sizeof(*r->gaps), cmp_gap);
+	sort_n(r->gaps, r->n_gaps, sizeof(*r->gaps), cmp_gap);
 	for (size_t i = 0; i < r->n_gaps; i++) {
 		struct report_gap *g = &r->gaps[i];
 		g->rank = (unsigned)i + 1;
@@ -1184,7 +1192,7 @@ category_trends(struct report *r, struct prev_arg *pa)
 	uint8_t *flags = calloc(nc ? nc : 1, 1);
 	if (!flags)
 		return;
-	qsort(pa->pairs, pa->n, sizeof(*pa->pairs), cmp_prev_client);
+	sort_n(pa->pairs, pa->n, sizeof(*pa->pairs), cmp_prev_client);
 	for (size_t i = 0; i < pa->n;) {
 		size_t j = i;
 		while (j < pa->n && pa->pairs[j].client == pa->pairs[i].client)
@@ -1377,7 +1385,7 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 			snprintf(err, errlen, "out of memory");
 			goto failed;
 		}
-		qsort(r->apps, r->n_apps, sizeof(*r->apps), cmp_app);
+		sort_n(r->apps, r->n_apps, sizeof(*r->apps), cmp_app);
 		/* p->apps maps slug -> old index; rebuild it as slug -> new */
 		for (size_t i = 0; i < r->n_apps; i++) {
 			long old = strmap_get(&p->apps, r->apps[i].app, 0, NULL);
@@ -1407,7 +1415,7 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 		free(where);
 	}
 	/* the day pointers travel with the pairs */
-	qsort(p->pairs, p->npairs, sizeof(*p->pairs), cmp_pair_client);
+	sort_n(p->pairs, p->npairs, sizeof(*p->pairs), cmp_pair_client);
 
 	if (categories_build(r, p) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -1468,7 +1476,7 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 	/* gaps point at categories by index: follow the sort */
 	for (size_t g = 0; g < r->n_gaps; g++)
 		r->gaps[g].category_slug = r->categories[r->gaps[g].category].category;
-	qsort(r->categories, r->n_categories, sizeof(*r->categories), cmp_category);
+	sort_n(r->categories, r->n_categories, sizeof(*r->categories), cmp_category);
 	for (size_t g = 0; g < r->n_gaps; g++)
 		r->gaps[g].category = (size_t)category_index(r, r->gaps[g].category_slug);
 	build_free(&b, &pa);

@@ -179,7 +179,8 @@ report_write_siem(const struct report *r, struct store *st, FILE *out, char *err
 		rc = -1;
 		goto done;
 	}
-	qsort(s.v, s.n, sizeof(*s.v), cmp_sighting);
+	if (s.n > 1)
+		qsort(s.v, s.n, sizeof(*s.v), cmp_sighting);
 	struct sbuf sb;
 	sbuf_init(&sb, 1 << 20);
 	char t[TIMEFMT_LEN];
