@@ -31,6 +31,7 @@
 #include "shadowmap/catalog.h"
 #include "shadowmap/fileio.h"
 #include "shadowmap/log.h"
+#include "shadowmap/risk.h"
 #include "shadowmap/sig.h"
 #include "shadowmap/timefmt.h"
 #include "shadowmap/yaml.h"
@@ -53,6 +54,7 @@ struct api_knowledge {
 	sig_db *sigs;
 	struct catalog *cat;
 	size_t n_catalog;
+	struct risk_weights weights;
 	char *sigdoc;   /* the GET /api/v1/signatures body */
 	size_t sigdoc_len;
 	size_t sigdoc_files;
@@ -173,7 +175,7 @@ out:
 
 struct api_knowledge *
 api_knowledge_load(const char *sig_path, const char *local_path, const char *catalog_path,
-		   char *err, size_t errlen)
+		   const char *weights_path, char *err, size_t errlen)
 {
 	struct api_knowledge *k = calloc(1, sizeof(*k));
 
@@ -202,6 +204,10 @@ api_knowledge_load(const char *sig_path, const char *local_path, const char *cat
 		goto fail;
 	}
 	k->n_catalog = catalog_count(k->cat);
+	risk_weights_defaults(&k->weights);
+	if (weights_path &&
+	    risk_weights_load_file(&k->weights, weights_path, k->sigs, err, errlen) < 0)
+		goto fail;
 	if (build_sigdoc(k, sig_path, err, errlen) < 0)
 		goto fail;
 	return k;
@@ -332,7 +338,7 @@ pool_release(struct api *a, struct pooled *p)
 int
 api_with_store(struct api *a,
 	       int (*fn)(void *arg, struct store *st, const sig_db *sigs,
-			 const struct catalog *cat),
+			 const struct catalog *cat, const struct risk_weights *weights),
 	       void *arg, char *err, size_t errlen)
 {
 	struct pooled *p = pool_acquire(a, err, errlen);
@@ -341,7 +347,7 @@ api_with_store(struct api *a,
 	if (!p)
 		return -1;
 	/* the handle's knowledge: the signatures its rows were mapped with */
-	rc = fn(arg, p->st, p->k->sigs, p->k->cat);
+	rc = fn(arg, p->st, p->k->sigs, p->k->cat, &p->k->weights);
 	pool_release(a, p);
 	return rc;
 }

@@ -21,12 +21,15 @@ struct api_knowledge;
 /*
  * Loads signatures (a directory or file; NULL: sig_default_dir()), then the
  * organisation's local signatures (a directory or file; NULL: none), and
- * the catalog (NULL: an empty one), and builds the signature document (of
- * sig_path's files: local ones are not served). NULL with "file:line:
- * reason" in err on failure. The caller owns one reference.
+ * the catalog (NULL: an empty one), the risk weights (the risk_weights:
+ * mapping of a YAML file; NULL: the built-in ones), and builds the
+ * signature document (of sig_path's files: local ones are not served).
+ * NULL with "file:line: reason" in err on failure. The caller owns one
+ * reference.
  */
 struct api_knowledge *api_knowledge_load(const char *sig_path, const char *local_path,
-					 const char *catalog_path, char *err, size_t errlen);
+					 const char *catalog_path, const char *weights_path,
+					 char *err, size_t errlen);
 void api_knowledge_release(struct api_knowledge *k);
 /* For log lines: "410 apps, 30 categories, 9 catalog entries". */
 void api_knowledge_describe(const struct api_knowledge *k, char *out, size_t len);
@@ -55,15 +58,16 @@ int api_set_knowledge(struct api *a, struct api_knowledge *k, char *err, size_t 
 void api_quiesce(struct api *a);
 /*
  * For the dashboard (dashboard.c): calls fn with a pooled store handle and
- * the signatures and catalog it maps usage with, all valid during the call
+ * the signatures, catalog and risk weights it maps usage with, all valid during the call
  * only. Returns what fn returns, or -1 with err when no store handle could
  * be had.
  */
 struct catalog;
 struct store;
+struct risk_weights;
 int api_with_store(struct api *a,
 		   int (*fn)(void *arg, struct store *st, const sig_db *sigs,
-			     const struct catalog *cat),
+			     const struct catalog *cat, const struct risk_weights *weights),
 		   void *arg, char *err, size_t errlen);
 /* Fills the handlers for http_start. */
 void api_http_handlers(struct api *a, struct http_handlers *h);

@@ -490,7 +490,8 @@ struct page_job {
 };
 
 static int
-page_build(void *arg, struct store *st, const sig_db *sigs, const struct catalog *cat)
+page_build(void *arg, struct store *st, const sig_db *sigs, const struct catalog *cat,
+	   const struct risk_weights *weights)
 {
 	struct page_job *j = arg;
 	struct store_token t;
@@ -512,6 +513,7 @@ page_build(void *arg, struct store *st, const sig_db *sigs, const struct catalog
 	opt.to = j->rg->to;
 	opt.sigs = sigs;
 	opt.catalog = cat;
+	opt.weights = weights;
 	r = report_build(st, &opt, j->err, sizeof(j->err));
 	if (!r) {
 		j->status = 503;
@@ -606,8 +608,10 @@ struct login_job {
 };
 
 static int
-login_lookup(void *arg, struct store *st, const sig_db *sigs, const struct catalog *cat)
+login_lookup(void *arg, struct store *st, const sig_db *sigs, const struct catalog *cat,
+	     const struct risk_weights *weights)
 {
+	(void)weights;
 	struct login_job *j = arg;
 	struct store_token t;
 

@@ -44,6 +44,7 @@ struct settings {
 	char *catalog;
 	char *signatures;
 	char *signatures_local;
+	char *risk_weights;
 	char *tls_cert;
 	char *tls_key;
 	int64_t threads;
@@ -67,6 +68,9 @@ static const struct cfg_option options[] = {
 	{ "signatures-local", CFG_PATH, 0, 0, NULL, OFF(signatures_local), 0,
 	  "the organisation's own signatures (file or directory), loaded after the others "
 	  "as the agent loads them; reloaded on SIGHUP" },
+	{ "risk-weights", CFG_PATH, 0, 0, NULL, OFF(risk_weights), 0,
+	  "a YAML file whose risk_weights: mapping weights the dashboard's risk scores "
+	  "(signatures/RISK.md; it may be this config file); reloaded on SIGHUP" },
 	{ "tls-cert", CFG_PATH, 0, 0, NULL, OFF(tls_cert), 0,
 	  "serve HTTPS with this PEM certificate (chain)" },
 	{ "tls-key", CFG_PATH, 0, 0, NULL, OFF(tls_key), 0,
@@ -264,8 +268,8 @@ check_settings(const struct settings *s, struct api_knowledge **k_out)
 		}
 		free(pem);
 	}
-	*k_out = api_knowledge_load(s->signatures, s->signatures_local, s->catalog, err,
-				    sizeof(err));
+	*k_out = api_knowledge_load(s->signatures, s->signatures_local, s->catalog,
+				    s->risk_weights, err, sizeof(err));
 	if (!*k_out) {
 		log_error("%s", err);
 		return EXIT_USAGE;
@@ -279,8 +283,9 @@ reload(struct api *api, const struct settings *s)
 	char err[1024], what[160];
 	struct api_knowledge *k;
 
-	log_info("SIGHUP: reloading signatures and catalog");
-	k = api_knowledge_load(s->signatures, s->signatures_local, s->catalog, err, sizeof(err));
+	log_info("SIGHUP: reloading signatures, catalog and risk weights");
+	k = api_knowledge_load(s->signatures, s->signatures_local, s->catalog, s->risk_weights,
+			       err, sizeof(err));
 	if (!k) {
 		log_error("reload: %s; the previous signatures and catalog stay in force", err);
 		return;
