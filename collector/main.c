@@ -70,7 +70,7 @@ static const struct cfg_option options[] = {
 	  "as the agent loads them; reloaded on SIGHUP" },
 	{ "risk-weights", CFG_PATH, 0, 0, NULL, OFF(risk_weights), 0,
 	  "a YAML file whose risk_weights: mapping weights the dashboard's risk scores "
-	  "(signatures/RISK.md; it may be this config file); reloaded on SIGHUP" },
+	  "(signatures/RISK.md), a file of its own; reloaded on SIGHUP" },
 	{ "tls-cert", CFG_PATH, 0, 0, NULL, OFF(tls_cert), 0,
 	  "serve HTTPS with this PEM certificate (chain)" },
 	{ "tls-key", CFG_PATH, 0, 0, NULL, OFF(tls_key), 0,
