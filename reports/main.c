@@ -87,7 +87,7 @@ out_open(struct outfile *o, const char *path)
 	}
 	o->f = fopen(o->tmp, "w");
 	if (!o->f) {
-		log_error("%s: cannot write: %s", o->tmp, strerror(errno));
+		log_error("%s: cannot write (through %s): %s", path, o->tmp, strerror(errno));
 		return -1;
 	}
 	return 0;
