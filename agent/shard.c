@@ -24,7 +24,7 @@
 #include "shard.h"
 
 #define BATCH_BYTES (64 * 1024) /* records handed over at once */
-#define QUEUE_BATCHES 16        /* full batches waiting per worker, at most */
+#define QUEUE_BATCHES 64        /* full batches waiting per worker, at most */
 #define TICK_USEC USEC_PER_SEC  /* as engine.c */
 #define FRAG_SLOTS 4096         /* as engine.c */
 #define FRAG_LIFETIME (30 * USEC_PER_SEC)
@@ -289,6 +289,12 @@ run_batch(struct worker *w, struct batch *b)
 	for (size_t off = 0; off < b->len;) {
 		struct rec *r = (struct rec *)(b->data + off);
 		off += r->size;
+		/* the capture thread wrote it on another CPU: ask for the next
+		 * record's header while this one is handled */
+		if (off < b->len) {
+			__builtin_prefetch(b->data + off);
+			__builtin_prefetch(b->data + off + 64);
+		}
 		if (r->type == REC_PACKET) {
 			struct rec_packet *rp = (struct rec_packet *)r;
 			uint8_t *ip = (uint8_t *)(rp + 1);
