@@ -24,7 +24,7 @@
 #include "shard.h"
 
 #define BATCH_BYTES (64 * 1024) /* records handed over at once */
-#define QUEUE_BATCHES 64        /* full batches waiting per worker, at most */
+#define QUEUE_BATCHES 64        /* full batches waiting, per worker on average */
 #define TICK_USEC USEC_PER_SEC  /* as engine.c */
 #define FRAG_SLOTS 4096         /* as engine.c */
 #define FRAG_LIFETIME (30 * USEC_PER_SEC)
@@ -76,15 +76,15 @@ struct worker {
 	pthread_t thread;
 	int running;
 	struct engine *e;     /* the worker thread's alone */
+	struct engine_stats st; /* its engine's, when it is done */
 	struct batch *cur;    /* the capture thread's alone: being filled */
-	/* the queue, under mu */
-	pthread_mutex_t mu;
-	pthread_cond_t wake_worker, wake_reader;
+	/* the queue, under the pool's mu */
+	pthread_cond_t wake_worker;
 	struct batch *head, *tail;
-	unsigned queued;
 	struct batch *free;   /* batches done with, for the capture thread */
 	int closed;           /* no more batches will come */
-	int worker_waits, reader_waits;
+	int worker_waits;
+	int done;             /* st holds its engine's counters */
 };
 
 /* Which worker has the flow of a fragment's first part. */
@@ -131,6 +131,14 @@ struct shard_pool {
 	geo *geo;
 	struct engine *merger;
 	atomic_int failed;        /* a worker could not start */
+	/* The queues share one budget: a burst of work for one worker (one
+	 * client's busy minute) may take most of it while the others still
+	 * get their packets, where a budget per worker would stop the capture
+	 * thread, and so every worker, at the busy one's full queue. */
+	pthread_mutex_t mu;
+	pthread_cond_t wake_reader;
+	unsigned queued, budget; /* batches */
+	int reader_waits;
 	int started, finished;
 	/* the clock, kept as engine_frame and engine_tick keep theirs */
 	int64_t clock, next_tick, emitted_before;
@@ -178,14 +186,16 @@ queue_push(struct worker *w)
 {
 	struct batch *b = w->cur, *next;
 
+	struct shard_pool *sp = w->sp;
+
 	if (!w->running) {
 		b->len = 0; /* no thread to take it (it could not start) */
 		return;
 	}
-	pthread_mutex_lock(&w->mu);
-	while (w->queued >= QUEUE_BATCHES) {
-		w->reader_waits = 1;
-		pthread_cond_wait(&w->wake_reader, &w->mu);
+	pthread_mutex_lock(&sp->mu);
+	while (sp->queued >= sp->budget) {
+		sp->reader_waits = 1;
+		pthread_cond_wait(&sp->wake_reader, &sp->mu);
 	}
 	b->next = NULL;
 	if (w->tail)
@@ -193,7 +203,7 @@ queue_push(struct worker *w)
 	else
 		w->head = b;
 	w->tail = b;
-	w->queued++;
+	sp->queued++;
 	if (w->worker_waits) {
 		w->worker_waits = 0;
 		pthread_cond_signal(&w->wake_worker);
@@ -201,13 +211,13 @@ queue_push(struct worker *w)
 	next = w->free;
 	if (next)
 		w->free = next->next;
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&sp->mu);
 	if (next) {
 		next->next = NULL;
 		next->len = 0;
 	}
-	/* batches number QUEUE_BATCHES + 2 at most: queued, being read, being
-	 * filled; a new one is made only when none is free */
+	/* a new batch is made only when none is free: they number the
+	 * budget and two per worker (being read, being filled) at most */
 	w->cur = next ? next : batch_new(BATCH_BYTES);
 }
 
@@ -216,41 +226,42 @@ queue_push(struct worker *w)
 static struct batch *
 queue_pop(struct worker *w, struct batch *done)
 {
+	struct shard_pool *sp = w->sp;
 	struct batch *b;
 
-	pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&sp->mu);
 	if (done) {
 		done->next = w->free;
 		w->free = done;
 	}
 	while (!w->head && !w->closed) {
 		w->worker_waits = 1;
-		pthread_cond_wait(&w->wake_worker, &w->mu);
+		pthread_cond_wait(&w->wake_worker, &sp->mu);
 	}
 	b = w->head;
 	if (b) {
 		w->head = b->next;
 		if (!w->head)
 			w->tail = NULL;
-		w->queued--;
-		/* wake the capture thread once the queue is half empty, not
+		sp->queued--;
+		/* wake the capture thread once the queues are half empty, not
 		 * for every batch: fewer switches on a machine with few CPUs */
-		if (w->reader_waits && w->queued <= QUEUE_BATCHES / 2) {
-			w->reader_waits = 0;
-			pthread_cond_signal(&w->wake_reader);
+		if (sp->reader_waits && sp->queued <= sp->budget / 2) {
+			sp->reader_waits = 0;
+			pthread_cond_signal(&sp->wake_reader);
 		}
 	}
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&sp->mu);
 	return b;
 }
 
 static void
 queue_close(struct worker *w)
 {
-	pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&w->sp->mu);
 	w->closed = 1;
 	pthread_cond_signal(&w->wake_worker);
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->sp->mu);
 }
 
 /* Capture thread: room for a record of size bytes in w's batch; NULL when
@@ -331,8 +342,15 @@ worker_main(void *arg)
 	while ((b = queue_pop(w, b)))
 		if (w->e)
 			run_batch(w, b);
-	if (w->e)
+	if (w->e) {
 		(void)engine_finish(w->e); /* a failed sink shows in the merger */
+		/* the merger keeps copies of what it needs: the engine can go
+		 * now, each worker its own at once */
+		engine_get_stats(w->e, &w->st);
+		engine_free(w->e);
+		w->e = NULL;
+		w->done = 1;
+	}
 	return NULL;
 }
 
@@ -716,8 +734,11 @@ shard_pool_new(unsigned n, const struct engine_config *cfg, const sig_db *sigs, 
 	hash_key_random(&sp->frag_key);
 	sp->frags = calloc(FRAG_SLOTS, sizeof(*sp->frags));
 	sp->w = calloc(n, sizeof(*sp->w));
-	if (!sp->frags || !sp->w)
+	if (!sp->frags || !sp->w || pthread_mutex_init(&sp->mu, NULL) != 0)
 		goto oom;
+	if (pthread_cond_init(&sp->wake_reader, NULL) != 0)
+		goto oom;
+	sp->budget = QUEUE_BATCHES * n;
 	/* a route outlives any flow the engines may hold: the longest idle
 	 * timeout, and the tick that ends the flow comes within a second */
 	int64_t idle = 0;
@@ -730,10 +751,8 @@ shard_pool_new(unsigned n, const struct engine_config *cfg, const sig_db *sigs, 
 		struct worker *w = &sp->w[i];
 		w->sp = sp;
 		w->index = i;
-		if (pthread_mutex_init(&w->mu, NULL) != 0 ||
-		    pthread_cond_init(&w->wake_worker, NULL) != 0 ||
-		    pthread_cond_init(&w->wake_reader, NULL) != 0)
-			goto oom; /* glibc's never fail; the leak would not matter */
+		if (pthread_cond_init(&w->wake_worker, NULL) != 0)
+			goto oom; /* glibc's never fails */
 		w->cur = batch_new(BATCH_BYTES);
 		if (!w->cur)
 			goto oom;
@@ -799,12 +818,9 @@ shard_pool_finish(struct shard_pool *sp)
 		/* the counters, now that nobody writes them */
 		struct engine_stats *t = &sp->total, st;
 		*t = sp->st;
-		for (unsigned i = 0; i < sp->n; i++) {
-			if (!sp->w[i].e)
-				continue;
-			engine_get_stats(sp->w[i].e, &st);
-			engine_stats_add(t, &st);
-		}
+		for (unsigned i = 0; i < sp->n; i++)
+			if (sp->w[i].done)
+				engine_stats_add(t, &sp->w[i].st);
 		engine_get_stats(sp->merger, &st);
 		engine_stats_add(t, &st);
 	}
@@ -850,12 +866,12 @@ shard_pool_free(struct shard_pool *sp)
 			batch_free_list(w->cur);
 			batch_free_list(w->head);
 			batch_free_list(w->free);
-			pthread_mutex_destroy(&w->mu);
 			pthread_cond_destroy(&w->wake_worker);
-			pthread_cond_destroy(&w->wake_reader);
 		}
 		free(sp->w);
 	}
+	pthread_mutex_destroy(&sp->mu);
+	pthread_cond_destroy(&sp->wake_reader);
 	engine_free(sp->merger);
 	routes_free(&sp->routes);
 	free(sp->frags);
