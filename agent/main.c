@@ -25,6 +25,7 @@
 #include "shadowmap/timefmt.h"
 #include "shadowmap/usage.h"
 
+#include "capfile.h"
 #include "decode.h"
 #include "engine.h"
 #include "geo.h"
@@ -374,18 +375,18 @@ open_capture(const struct settings *s, const char **what, char **readbuf)
 	return p;
 }
 
+/* prog: the compiled filter, kept for a file read in place (capfile.h);
+ * the caller frees it with pcap_freecode. */
 static int
-apply_filter(pcap_t *p, const char *what, const char *filter)
+apply_filter(pcap_t *p, const char *what, const char *filter, struct bpf_program *prog)
 {
-	struct bpf_program prog;
 	if (!filter)
 		return 0;
-	if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+	if (pcap_compile(p, prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
 		log_error("bad filter \"%s\": %s", filter, pcap_geterr(p));
 		return -1;
 	}
-	int rc = pcap_setfilter(p, &prog);
-	pcap_freecode(&prog);
+	int rc = pcap_setfilter(p, prog);
 	if (rc < 0) {
 		log_error("%s: cannot set filter \"%s\": %s", what, filter, pcap_geterr(p));
 		return -1;
@@ -530,6 +531,13 @@ struct packet_path {
 	struct shard_pool *pool;
 };
 
+/* capfile's: every packet read goes to the workers before it waits. */
+static void
+pool_starved(void *arg)
+{
+	shard_pool_flush(arg);
+}
+
 static unsigned
 threads_wanted(const struct settings *s)
 {
@@ -585,6 +593,8 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 	struct packet_path pp = { NULL, NULL };
 	const char *what = NULL;
 	char *readbuf = NULL;
+	struct capfile *cf = NULL;
+	struct bpf_program prog = { 0, NULL };
 	int rc = EXIT_INPUT;
 	int live = s->read_file == NULL;
 	unsigned threads = threads_wanted(s);
@@ -603,7 +613,7 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 		free(readbuf);
 		return EXIT_INPUT;
 	}
-	if (apply_filter(p, what, s->filter) < 0) {
+	if (apply_filter(p, what, s->filter, &prog) < 0) {
 		pcap_close(p);
 		free(readbuf);
 		return EXIT_USAGE;
@@ -656,7 +666,11 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 	if (pp.pool) {
 		if (shard_pool_start(pp.pool) < 0)
 			goto finish;
-		log_debug("%s: %u engine threads", what, threads);
+		/* a classic pcap file is read in place: no packet is copied on
+		 * its way to a worker (libpcap has checked its header) */
+		if (!live && strcmp(s->read_file, "-") != 0)
+			cf = capfile_open(s->read_file, p, pool_starved, pp.pool);
+		log_debug("%s: %u engine threads%s", what, threads, cf ? ", read in place" : "");
 	}
 
 	if (live) {
@@ -673,12 +687,18 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 	uint64_t n = 0;
 	int r;
 	int64_t next_flush = 0;
+	struct shard_pin *pin = NULL;
 	while (!stop_requested && !path_failed(&pp)) {
-		r = pcap_next_ex(p, &hdr, &data);
+		r = cf ? capfile_next(cf, &hdr, &data, &pin) : pcap_next_ex(p, &hdr, &data);
 		if (r == 1) {
+			if (cf && prog.bf_insns && !pcap_offline_filter(&prog, hdr, data))
+				continue; /* as pcap_next_ex would have skipped it */
 			n++;
 			int64_t ts = (int64_t)hdr->ts.tv_sec * USEC_PER_SEC + hdr->ts.tv_usec;
-			if (pp.pool)
+			if (cf)
+				shard_pool_frame_pinned(pp.pool, dlt, ts, data, hdr->caplen, hdr->len,
+							pin);
+			else if (pp.pool)
 				shard_pool_frame(pp.pool, dlt, ts, data, hdr->caplen, hdr->len);
 			else
 				engine_frame(pp.e, dlt, ts, data, hdr->caplen, hdr->len);
@@ -696,7 +716,7 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 		} else if (r == PCAP_ERROR) {
 			log_error("%s: capture cut short after packet %llu: %s; the summaries "
 				  "of what was read are written", what, (unsigned long long)n,
-				  pcap_geterr(p));
+				  cf ? capfile_geterr(cf) : pcap_geterr(p));
 			goto finish;
 		}
 		if (live) {
@@ -738,7 +758,9 @@ out:
 	if (sinks.have_flows && out_close(&sinks.flows) < 0)
 		rc = EXIT_INPUT;
 	shard_pool_free(pp.pool);
+	capfile_close(cf); /* after the workers: they read its chunks */
 	engine_free(pp.e);
+	pcap_freecode(&prog);
 	pcap_close(p);
 	free(readbuf);
 	return rc;

@@ -30,6 +30,7 @@
 #define FRAG_LIFETIME (30 * USEC_PER_SEC)
 #define ROUTE_CHUNK 4096        /* routes allocated at once */
 #define REC_ALIGN(n) (((n) + 7) & ~(size_t)7)
+#define BATCH_PINS 16           /* pinned buffers one batch may point into */
 
 enum rec_type {
 	REC_PACKET = 1,
@@ -42,11 +43,13 @@ struct rec {
 	uint32_t size; /* of the whole record, a multiple of 8 */
 };
 
-/* A decoded IP packet; its captured bytes from the IP header on follow. */
+/* A decoded IP packet; its captured bytes from the IP header on follow,
+ * or lie at ip in a buffer the batch pins. */
 struct rec_packet {
 	struct rec h;
 	uint32_t status;      /* enum decode_status */
 	uint32_t payload_off; /* from the IP header; UINT32_MAX: no payload */
+	const uint8_t *ip;    /* NULL: the bytes follow */
 	struct pkt p;         /* l3 and payload are set by the worker */
 };
 
@@ -68,6 +71,8 @@ struct batch {
 	struct batch *next;
 	size_t len, cap;
 	uint8_t *data;
+	unsigned n_pins;
+	struct shard_pin *pins[BATCH_PINS]; /* held for the records */
 };
 
 struct worker {
@@ -168,11 +173,21 @@ batch_new(size_t cap)
 	return b;
 }
 
+/* The batch's records are done with (or dropped): its buffers go back. */
+static void
+batch_unpin(struct batch *b)
+{
+	for (unsigned i = 0; i < b->n_pins; i++)
+		shard_pin_drop(b->pins[i]);
+	b->n_pins = 0;
+}
+
 static void
 batch_free_list(struct batch *b)
 {
 	while (b) {
 		struct batch *next = b->next;
+		batch_unpin(b);
 		free(b->data);
 		free(b);
 		b = next;
@@ -190,6 +205,7 @@ queue_push(struct worker *w)
 
 	if (!w->running) {
 		b->len = 0; /* no thread to take it (it could not start) */
+		batch_unpin(b);
 		return;
 	}
 	pthread_mutex_lock(&sp->mu);
@@ -308,7 +324,7 @@ run_batch(struct worker *w, struct batch *b)
 		}
 		if (r->type == REC_PACKET) {
 			struct rec_packet *rp = (struct rec_packet *)r;
-			uint8_t *ip = (uint8_t *)(rp + 1);
+			uint8_t *ip = rp->ip ? (uint8_t *)rp->ip : (uint8_t *)(rp + 1);
 			rp->p.l3 = rp->p.l3_caplen ? ip : NULL;
 			rp->p.payload = rp->payload_off != UINT32_MAX ? ip + rp->payload_off : NULL;
 			engine_packet(e, (enum decode_status)rp->status, &rp->p);
@@ -339,9 +355,11 @@ worker_main(void *arg)
 		atomic_store(&sp->failed, 1);
 	/* without an engine, the queue is still emptied: the capture thread
 	 * must never wait for a worker that is gone */
-	while ((b = queue_pop(w, b)))
+	while ((b = queue_pop(w, b))) {
 		if (w->e)
 			run_batch(w, b);
+		batch_unpin(b);
+	}
 	if (w->e) {
 		(void)engine_finish(w->e); /* a failed sink shows in the merger */
 		/* the merger keeps copies of what it needs: the engine can go
@@ -575,17 +593,30 @@ owner_of(struct shard_pool *sp, enum decode_status ds, const struct pkt *p)
 }
 
 static void
-put_packet(struct shard_pool *sp, struct worker *w, enum decode_status ds, const struct pkt *p)
+put_packet(struct shard_pool *sp, struct worker *w, enum decode_status ds, const struct pkt *p,
+	   struct shard_pin *pin)
 {
 	/* a malformed packet is counted by its length alone */
 	uint32_t data_len = ds == DECODE_IP && p->l3 ? p->l3_caplen : 0;
-	size_t size = REC_ALIGN(sizeof(struct rec_packet) + data_len);
-	struct rec_packet *rp = rec_reserve(w, size);
+	uint32_t copy_len = pin ? 0 : data_len;
+	size_t size = REC_ALIGN(sizeof(struct rec_packet) + copy_len);
 
+	if (pin && data_len && w->cur && w->cur->n_pins == BATCH_PINS &&
+	    w->cur->pins[BATCH_PINS - 1] != pin)
+		queue_push(w); /* room for one more pin */
+	struct rec_packet *rp = rec_reserve(w, size);
 	if (!rp) {
 		sp->st.oom_drops++;
 		return;
 	}
+	if (pin && data_len) {
+		struct batch *b = w->cur;
+		if (!b->n_pins || b->pins[b->n_pins - 1] != pin) {
+			shard_pin_hold(pin);
+			b->pins[b->n_pins++] = pin;
+		}
+	}
+	rp->ip = pin && data_len ? p->l3 : NULL;
 	rp->h.type = REC_PACKET;
 	rp->h.size = (uint32_t)size;
 	rp->status = ds;
@@ -595,8 +626,8 @@ put_packet(struct shard_pool *sp, struct worker *w, enum decode_status ds, const
 	if (!data_len)
 		rp->p.l3_caplen = 0;
 	rp->payload_off = data_len && p->payload ? (uint32_t)(p->payload - p->l3) : UINT32_MAX;
-	if (data_len)
-		memcpy(rp + 1, p->l3, data_len);
+	if (copy_len)
+		memcpy(rp + 1, p->l3, copy_len);
 }
 
 static void
@@ -655,9 +686,9 @@ clock_tick(struct shard_pool *sp, int64_t now)
 		sp->emitted_before = cur;
 }
 
-void
-shard_pool_frame(struct shard_pool *sp, int dlt, int64_t ts, const uint8_t *frame,
-		 uint32_t caplen, uint32_t wirelen)
+static void
+pool_frame(struct shard_pool *sp, int dlt, int64_t ts, const uint8_t *frame, uint32_t caplen,
+	   uint32_t wirelen, struct shard_pin *pin)
 {
 	struct pkt p;
 
@@ -678,7 +709,7 @@ shard_pool_frame(struct shard_pool *sp, int dlt, int64_t ts, const uint8_t *fram
 		sp->st.non_ip++;
 		return;
 	}
-	put_packet(sp, &sp->w[owner_of(sp, ds, &p)], ds, &p);
+	put_packet(sp, &sp->w[owner_of(sp, ds, &p)], ds, &p, pin);
 	if (ds == DECODE_IP && p.sport == 53 && p.has_ports) {
 		/* after the packet, as one engine learns it: every worker, at
 		 * this place in the packet order */
@@ -688,6 +719,20 @@ shard_pool_frame(struct shard_pool *sp, int dlt, int64_t ts, const uint8_t *fram
 			put_dns(sp, &p.dst, &ans, ts);
 		}
 	}
+}
+
+void
+shard_pool_frame(struct shard_pool *sp, int dlt, int64_t ts, const uint8_t *frame,
+		 uint32_t caplen, uint32_t wirelen)
+{
+	pool_frame(sp, dlt, ts, frame, caplen, wirelen, NULL);
+}
+
+void
+shard_pool_frame_pinned(struct shard_pool *sp, int dlt, int64_t ts, const uint8_t *frame,
+			uint32_t caplen, uint32_t wirelen, struct shard_pin *pin)
+{
+	pool_frame(sp, dlt, ts, frame, caplen, wirelen, pin);
 }
 
 void
@@ -701,8 +746,8 @@ shard_pool_flush(struct shard_pool *sp)
 {
 	for (unsigned i = 0; i < sp->n; i++) {
 		struct worker *w = &sp->w[i];
-		if (w->running && w->cur && w->cur->len > 0)
-			queue_push(w);
+		if (w->cur && w->cur->len > 0)
+			queue_push(w); /* drops it when the worker is gone */
 	}
 }
 

@@ -8,6 +8,7 @@
 #ifndef SHADOWMAP_SHARD_H
 #define SHADOWMAP_SHARD_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "shadowmap/sig.h"
@@ -16,6 +17,26 @@
 #include "geo.h"
 
 struct shard_pool;
+
+/* Memory holding frames given to shard_pool_frame_pinned: whoever holds a
+ * reference may read them; the last one to drop it calls release. */
+struct shard_pin {
+	atomic_uint refs;
+	void (*release)(struct shard_pin *pin);
+};
+
+static inline void
+shard_pin_hold(struct shard_pin *pin)
+{
+	atomic_fetch_add_explicit(&pin->refs, 1, memory_order_relaxed);
+}
+
+static inline void
+shard_pin_drop(struct shard_pin *pin)
+{
+	if (atomic_fetch_sub_explicit(&pin->refs, 1, memory_order_acq_rel) == 1)
+		pin->release(pin);
+}
 
 /*
  * A pool of n workers (2 or more) whose summaries and flow records go to
@@ -37,6 +58,12 @@ int shard_pool_start(struct shard_pool *sp);
 void shard_pool_frame(struct shard_pool *sp, int dlt, int64_t ts_usec, const uint8_t *frame,
 		      uint32_t caplen, uint32_t wirelen);
 void shard_pool_tick(struct shard_pool *sp, int64_t now_usec);
+
+/* As shard_pool_frame for a frame that pin keeps in place: the workers
+ * read it there, not from a copy, and hold pin until they have. */
+void shard_pool_frame_pinned(struct shard_pool *sp, int dlt, int64_t ts_usec,
+			     const uint8_t *frame, uint32_t caplen, uint32_t wirelen,
+			     struct shard_pin *pin);
 
 /* Hands what is queued for the workers over now, not when a batch is
  * full: live capture calls it when the link is quiet and once a second. */
