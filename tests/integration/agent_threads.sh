@@ -87,6 +87,7 @@ PY
 		same "corpus played one after another (${#ether[@]} captures)" "$T/all.pcap"
 		same "the same with 60 s buckets and 60 s idle timeouts" "$T/all.pcap" \
 			--bucket-seconds 60 --idle-timeout 60 --tcp-idle-timeout 60
+		same "the same through a filter (udp or port 443)" "$T/all.pcap" -f "udp or port 443"
 	else
 		fail "mkbig.py on the corpus"
 	fi
