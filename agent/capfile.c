@@ -26,7 +26,7 @@
 #include "decode.h"
 
 #define CHUNK_BYTES (1u << 20)   /* > the largest record: 16 + 262144 */
-#define CHUNKS_MAX 32            /* of the file held at once, at most */
+#define CHUNKS_MAX 16            /* of the file held at once, at most */
 #define MAXIMUM_SNAPLEN 262144   /* libpcap's sane maximum for these links */
 #define PCAP_HDR 24
 #define REC_HDR 16
