@@ -654,6 +654,11 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 		pp.pool = shard_pool_new(threads, &ecfg, sigs, geodb, &es);
 		if (!pp.pool)
 			goto out;
+		/* a classic pcap file is read in place: no packet is copied on
+		 * its way to a worker (libpcap has checked its header); opened
+		 * here, while the agent may still be root as for libpcap */
+		if (!live && strcmp(s->read_file, "-") != 0)
+			cf = capfile_open(s->read_file, p, pool_starved, pp.pool);
 	} else {
 		pp.e = engine_new(&ecfg, sigs, geodb, &es);
 		if (!pp.e)
@@ -674,10 +679,6 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 	if (pp.pool) {
 		if (shard_pool_start(pp.pool) < 0)
 			goto finish;
-		/* a classic pcap file is read in place: no packet is copied on
-		 * its way to a worker (libpcap has checked its header) */
-		if (!live && strcmp(s->read_file, "-") != 0)
-			cf = capfile_open(s->read_file, p, pool_starved, pp.pool);
 		log_debug("%s: %u engine threads%s", what, threads, cf ? ", read in place" : "");
 	}
 
