@@ -1,7 +1,8 @@
 /*
- * Usage aggregation (aggregate.h). One hash table over all open buckets;
- * few buckets are ever open at once (the current one and, for a grace
- * period, the one before), so emission scans the table per bucket.
+ * Usage aggregation (aggregate.h). One hash table over all open buckets,
+ * and a list of each bucket's entries: few buckets are ever open at once
+ * (the current one and, for a grace period, the one before), and emitting
+ * one touches its own entries only, never the whole table.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,19 @@
 #include "aggregate.h"
 
 struct agg_entry {
-	struct agg_entry *next;
+	struct agg_entry *next;  /* hash chain */
+	struct agg_entry *bnext; /* the same bucket's entries */
 	uint64_t hash;
-	int emitted;
 	struct agg_key key; /* key.host points at host_buf or is NULL */
 	struct agg_counts c;
 	char host_buf[];
+};
+
+/* The entries of one time bucket. */
+struct agg_bucket {
+	int64_t start;
+	struct agg_entry *head;
+	size_t n;
 };
 
 struct agg {
@@ -24,6 +32,8 @@ struct agg {
 	struct agg_entry **slots;
 	size_t n_slots; /* power of two */
 	uint64_t count;
+	struct agg_bucket *buckets; /* open ones, in no order */
+	size_t n_buckets, cap_buckets;
 };
 
 static uint64_t
@@ -97,6 +107,7 @@ agg_free(struct agg *a)
 		}
 	}
 	free(a->slots);
+	free(a->buckets);
 	free(a);
 }
 
@@ -122,6 +133,28 @@ agg_grow(struct agg *a)
 	a->n_slots = n;
 }
 
+/* The list of bucket start, made when missing; NULL when out of memory. */
+static struct agg_bucket *
+bucket_of(struct agg *a, int64_t start)
+{
+	for (size_t i = 0; i < a->n_buckets; i++)
+		if (a->buckets[i].start == start)
+			return &a->buckets[i];
+	if (a->n_buckets == a->cap_buckets) {
+		size_t cap = a->cap_buckets ? a->cap_buckets * 2 : 4;
+		struct agg_bucket *b = realloc(a->buckets, cap * sizeof(*b));
+		if (!b)
+			return NULL;
+		a->buckets = b;
+		a->cap_buckets = cap;
+	}
+	struct agg_bucket *b = &a->buckets[a->n_buckets++];
+	b->start = start;
+	b->head = NULL;
+	b->n = 0;
+	return b;
+}
+
 int
 agg_add(struct agg *a, const struct agg_key *k, const struct agg_counts *c)
 {
@@ -133,6 +166,9 @@ agg_add(struct agg *a, const struct agg_key *k, const struct agg_counts *c)
 			break;
 	if (!e) {
 		size_t hl = k->host ? strlen(k->host) + 1 : 0;
+		struct agg_bucket *b = bucket_of(a, k->bucket);
+		if (!b)
+			return -1;
 		e = calloc(1, sizeof(*e) + hl);
 		if (!e)
 			return -1;
@@ -147,6 +183,9 @@ agg_add(struct agg *a, const struct agg_key *k, const struct agg_counts *c)
 		size_t s = h & (a->n_slots - 1);
 		e->next = a->slots[s];
 		a->slots[s] = e;
+		e->bnext = b->head;
+		b->head = e;
+		b->n++;
 		a->count++;
 		if (a->count > a->n_slots)
 			agg_grow(a);
@@ -192,53 +231,57 @@ entry_cmp(const void *pa, const void *pb)
 	return 0;
 }
 
+/* Takes e out of its hash chain and frees it. */
+static void
+entry_drop(struct agg *a, struct agg_entry *e)
+{
+	struct agg_entry **link = &a->slots[e->hash & (a->n_slots - 1)];
+	while (*link != e)
+		link = &(*link)->next;
+	*link = e->next;
+	free(e);
+	a->count--;
+}
+
 int
 agg_emit_before(struct agg *a, int64_t t, agg_emit_fn fn, void *arg)
 {
 	for (;;) {
 		/* the oldest bucket still held before t */
-		int64_t oldest = INT64_MAX;
-		size_t n = 0;
-		for (size_t i = 0; i < a->n_slots; i++)
-			for (struct agg_entry *e = a->slots[i]; e; e = e->next)
-				if (e->key.bucket < t && e->key.bucket < oldest)
-					oldest = e->key.bucket;
-		if (oldest == INT64_MAX)
+		struct agg_bucket *b = NULL;
+		for (size_t i = 0; i < a->n_buckets; i++)
+			if (a->buckets[i].start < t && (!b || a->buckets[i].start < b->start))
+				b = &a->buckets[i];
+		if (!b)
 			return 0;
-		for (size_t i = 0; i < a->n_slots; i++)
-			for (struct agg_entry *e = a->slots[i]; e; e = e->next)
-				n += e->key.bucket == oldest;
-		struct agg_entry **list = malloc(n * sizeof(*list));
+		size_t n = b->n;
+		struct agg_entry **list = malloc((n ? n : 1) * sizeof(*list));
 		if (!list)
 			return -1;
 		n = 0;
-		for (size_t i = 0; i < a->n_slots; i++)
-			for (struct agg_entry *e = a->slots[i]; e; e = e->next)
-				if (e->key.bucket == oldest)
-					list[n++] = e;
+		for (struct agg_entry *e = b->head; e; e = e->bnext)
+			list[n++] = e;
 		qsort(list, n, sizeof(*list), entry_cmp);
+		size_t done = 0;
 		int rc = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (fn(arg, &list[i]->key, &list[i]->c) < 0) {
+		for (; done < n; done++) {
+			if (fn(arg, &list[done]->key, &list[done]->c) < 0) {
 				rc = -1;
 				break;
 			}
-			list[i]->emitted = 1;
 		}
-		/* unlink and free what was handed out */
-		for (size_t i = 0; i < a->n_slots; i++) {
-			struct agg_entry **link = &a->slots[i];
-			while (*link) {
-				struct agg_entry *e = *link;
-				if (e->emitted) {
-					*link = e->next;
-					free(e);
-					a->count--;
-				} else {
-					link = &e->next;
-				}
-			}
+		/* forget what was handed out; what was not stays listed */
+		for (size_t i = 0; i < done; i++)
+			entry_drop(a, list[i]);
+		b->head = NULL;
+		b->n = 0;
+		for (size_t i = n; i > done; i--) {
+			list[i - 1]->bnext = b->head;
+			b->head = list[i - 1];
+			b->n++;
 		}
+		if (!b->head)
+			*b = a->buckets[--a->n_buckets];
 		free(list);
 		if (rc < 0)
 			return -1;

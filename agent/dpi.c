@@ -2,6 +2,7 @@
  * nDPI 4.2 behind a small interface (dpi.h). Only this file includes nDPI
  * headers and reaches into struct ndpi_flow_struct.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@
 
 #include "dpi.h"
 
-#define NAME_SLOTS 4096 /* (master, app) pairs we can intern; nDPI has ~300 protocols */
+#define NAME_SLOTS DPI_NAMES_MAX /* (master, app) pairs we can intern; nDPI has ~300 protocols */
 
 struct dpi {
 	struct ndpi_detection_module_struct *mod;
@@ -20,8 +21,14 @@ struct dpi {
 	uint32_t keys[NAME_SLOTS];   /* (master << 16 | app) + 1, 0 = empty */
 	uint16_t ids[NAME_SLOTS];
 	char *names[NAME_SLOTS];     /* by id */
+	uint32_t key_of[NAME_SLOTS]; /* by id */
 	uint16_t n_names;
 };
+
+/* Modules are made and unmade one at a time: nDPI 4.2 documents no
+ * thread-safety for its set-up (ndpiReader sets up its threads' modules
+ * one after another too). Each module is then used by one thread only. */
+static pthread_mutex_t dpi_setup_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct dpi_flow {
 	struct ndpi_flow_struct *nf;
@@ -52,6 +59,7 @@ dpi_intern(struct dpi *d, ndpi_protocol p)
 				return 0;
 			uint16_t id = ++d->n_names;
 			d->names[id] = name;
+			d->key_of[id] = key;
 			d->keys[s] = key;
 			d->ids[s] = id;
 			return id;
@@ -66,15 +74,19 @@ dpi_new(void)
 	struct dpi *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
+	pthread_mutex_lock(&dpi_setup_lock);
 	d->mod = ndpi_init_detection_module(ndpi_no_prefs);
+	if (d->mod) {
+		NDPI_PROTOCOL_BITMASK all;
+		NDPI_BITMASK_SET_ALL(all);
+		ndpi_set_protocol_detection_bitmask2(d->mod, &all);
+		ndpi_finalize_initialization(d->mod);
+	}
+	pthread_mutex_unlock(&dpi_setup_lock);
 	if (!d->mod) {
 		free(d);
 		return NULL;
 	}
-	NDPI_PROTOCOL_BITMASK all;
-	NDPI_BITMASK_SET_ALL(all);
-	ndpi_set_protocol_detection_bitmask2(d->mod, &all);
-	ndpi_finalize_initialization(d->mod);
 	d->names[0] = strdup("Unknown");
 	if (!d->names[0]) {
 		dpi_free(d);
@@ -88,8 +100,11 @@ dpi_free(struct dpi *d)
 {
 	if (!d)
 		return;
-	if (d->mod)
+	if (d->mod) {
+		pthread_mutex_lock(&dpi_setup_lock);
 		ndpi_exit_detection_module(d->mod);
+		pthread_mutex_unlock(&dpi_setup_lock);
+	}
 	for (unsigned i = 0; i <= d->n_names; i++)
 		free(d->names[i]);
 	free(d);
@@ -361,6 +376,14 @@ dpi_cert_name(struct dpi_flow *f)
 		f->cert_taken = 1;
 	}
 	return f->cert_name[0] ? f->cert_name : NULL;
+}
+
+uint32_t
+dpi_name_key(const struct dpi *d, uint16_t name_id)
+{
+	if (name_id > d->n_names)
+		return 0;
+	return d->key_of[name_id];
 }
 
 const char *

@@ -96,4 +96,11 @@ const char *dpi_cert_name(struct dpi_flow *f);
 /* The protocol name of an interned id; "Unknown" for 0. */
 const char *dpi_name(const struct dpi *d, uint16_t name_id);
 
+/* Interned ids are below this. */
+#define DPI_NAMES_MAX 4096
+
+/* What an id stands for, the same in every module: nDPI's (master, app)
+ * pair, plus one; 0 for id 0 or an unknown id. */
+uint32_t dpi_name_key(const struct dpi *d, uint16_t name_id);
+
 #endif

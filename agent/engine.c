@@ -11,6 +11,8 @@
  * bucket's end plus the classification timeout.
  */
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,14 @@ struct engine {
 	int failed;
 	struct engine_stats st;
 	struct sbuf scratch;
+	/* warnings that bad input could repeat per packet: once a minute */
+	struct log_ratelimit rl_oom, rl_full;
+	/* Sharded runs (threads > 1): a worker's engine hands its closed
+	 * buckets to the merger, an engine that only sums and emits them. */
+	struct engine *merger;   /* this worker's; NULL when not sharded */
+	unsigned shard;          /* this worker's index */
+	uint16_t *merge_ids;     /* this worker's nDPI name ids -> the merger's */
+	struct merge_state *merge; /* the merger's own (NULL in workers) */
 };
 
 void
@@ -236,9 +246,23 @@ flow_record_to_json(const struct flow_record *r, struct sbuf *sb)
 
 /* ---- engine life ---- */
 
-struct engine *
-engine_new(const struct engine_config *cfg, const sig_db *sigs, geo *geodb,
-	   const struct engine_sinks *sinks)
+/* What the merger of a sharded run holds beyond an engine's aggregator:
+ * the lock that serialises every sink call, how far each worker has
+ * handed its buckets over, and the nDPI names of all workers' modules. */
+struct merge_state {
+	pthread_mutex_t lock;
+	unsigned n_shards;
+	int64_t *closed;          /* per worker: its buckets before this are merged */
+	atomic_int failed;        /* a sink failed: read without the lock */
+	uint16_t n_names;
+	uint32_t name_keys[DPI_NAMES_MAX]; /* dpi_name_key() of each id */
+	char *names[DPI_NAMES_MAX];        /* by id; 0 is "Unknown" */
+};
+
+/* The common part of every engine: settings, sinks, aggregator. */
+static struct engine *
+engine_alloc(const struct engine_config *cfg, const sig_db *sigs, geo *geodb,
+	     const struct engine_sinks *sinks)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -251,8 +275,20 @@ engine_new(const struct engine_config *cfg, const sig_db *sigs, geo *geodb,
 	e->sinks = *sinks;
 	e->emitted_before = INT64_MIN;
 	e->clock = INT64_MIN;
+	e->rl_oom.interval = 60;
+	e->rl_full.interval = 60;
 	sbuf_init(&e->scratch, 1 << 20);
 	hash_key_random(&e->frag_key);
+	return e;
+}
+
+struct engine *
+engine_new(const struct engine_config *cfg, const sig_db *sigs, geo *geodb,
+	   const struct engine_sinks *sinks)
+{
+	struct engine *e = engine_alloc(cfg, sigs, geodb, sinks);
+	if (!e)
+		return NULL;
 	if (quic_global_init() < 0) {
 		log_error("cannot initialise libgcrypt for QUIC");
 		goto fail;
@@ -297,11 +333,77 @@ flow_release(struct flow *f, void *arg)
 	f->host = NULL;
 }
 
+static int merged_flow_sink(void *arg, const struct flow_record *r);
+
+struct engine *
+engine_merger_new(const struct engine_config *cfg, const sig_db *sigs, geo *geodb,
+		  const struct engine_sinks *sinks, unsigned n_shards)
+{
+	struct engine *m = engine_alloc(cfg, sigs, geodb, sinks);
+	struct merge_state *ms = NULL;
+
+	if (!m)
+		goto fail;
+	ms = calloc(1, sizeof(*ms));
+	if (!ms)
+		goto fail;
+	m->merge = ms;
+	if (pthread_mutex_init(&ms->lock, NULL) != 0) {
+		free(ms);
+		m->merge = NULL;
+		goto fail;
+	}
+	ms->n_shards = n_shards;
+	ms->closed = calloc(n_shards, sizeof(*ms->closed));
+	ms->names[0] = strdup("Unknown");
+	m->agg = agg_new();
+	m->domcache = calloc(DOMCACHE_SLOTS, sizeof(*m->domcache)); /* optional */
+	if (!ms->closed || !ms->names[0] || !m->agg)
+		goto fail;
+	for (unsigned i = 0; i < n_shards; i++)
+		ms->closed[i] = INT64_MIN;
+	return m;
+fail:
+	log_error("cannot set up the flow engines: out of memory");
+	engine_free(m);
+	return NULL;
+}
+
+struct engine *
+engine_shard_new(const struct engine_config *cfg, const sig_db *sigs, geo *geodb,
+		 struct engine *merger, unsigned shard)
+{
+	struct engine_sinks sinks = {
+		NULL, merger->sinks.flow ? merged_flow_sink : NULL, merger,
+	};
+	struct engine *e = engine_new(cfg, sigs, geodb, &sinks);
+	if (!e)
+		return NULL;
+	e->merger = merger;
+	e->shard = shard;
+	e->merge_ids = calloc(DPI_NAMES_MAX, sizeof(*e->merge_ids));
+	if (!e->merge_ids) {
+		log_error("cannot set up the flow engine: out of memory");
+		engine_free(e);
+		return NULL;
+	}
+	return e;
+}
+
 void
 engine_free(struct engine *e)
 {
 	if (!e)
 		return;
+	if (e->merge) {
+		struct merge_state *ms = e->merge;
+		for (unsigned i = 0; i <= ms->n_names; i++)
+			free(ms->names[i]);
+		free(ms->closed);
+		pthread_mutex_destroy(&ms->lock);
+		free(ms);
+	}
+	free(e->merge_ids);
 	if (e->flows) {
 		flow_table_foreach(e->flows, flow_release, e);
 		flow_table_free(e->flows);
@@ -322,6 +424,8 @@ engine_free(struct engine *e)
 int
 engine_failed(const struct engine *e)
 {
+	if (e->merge)
+		return atomic_load_explicit(&e->merge->failed, memory_order_relaxed);
 	return e->failed;
 }
 
@@ -329,6 +433,20 @@ void
 engine_get_stats(const struct engine *e, struct engine_stats *st)
 {
 	*st = e->st;
+}
+
+void
+engine_stats_add(struct engine_stats *sum, const struct engine_stats *st)
+{
+	/* every counter is a uint64_t */
+	_Static_assert(sizeof(struct engine_stats) % sizeof(uint64_t) == 0,
+		       "engine_stats holds uint64_t counters only");
+	uint64_t a[sizeof(*sum) / sizeof(uint64_t)], b[sizeof(*st) / sizeof(uint64_t)];
+	memcpy(a, sum, sizeof(a));
+	memcpy(b, st, sizeof(b));
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		a[i] += b[i];
+	memcpy(sum, a, sizeof(a));
 }
 
 /* ---- output ---- */
@@ -387,7 +505,12 @@ emit_usage(void *arg, const struct agg_key *k, const struct agg_counts *c)
 		r.category = app->category;
 	}
 	r.untracked = untracked_str(k->untracked);
-	r.ndpi_proto = k->untracked ? NULL : dpi_name(e->dpi, k->dpi_name);
+	if (k->untracked)
+		r.ndpi_proto = NULL;
+	else if (e->merge)
+		r.ndpi_proto = e->merge->names[k->dpi_name <= e->merge->n_names ? k->dpi_name : 0];
+	else
+		r.ndpi_proto = dpi_name(e->dpi, k->dpi_name);
 	r.flows = c->flows;
 	r.packets = c->packets;
 	r.bytes_up = c->bytes_up;
@@ -403,12 +526,17 @@ emit_usage(void *arg, const struct agg_key *k, const struct agg_counts *c)
 	return 0;
 }
 
+static void merge_before(struct engine *e, int64_t t);
+static void engine_ip(struct engine *e, enum decode_status ds, const struct pkt *p, int learn);
+
 static void
 emit_before(struct engine *e, int64_t t)
 {
 	if (e->failed)
 		return;
-	if (agg_emit_before(e->agg, t, emit_usage, e) < 0)
+	if (e->merger)
+		merge_before(e, t);
+	else if (agg_emit_before(e->agg, t, emit_usage, e) < 0)
 		e->failed = 1;
 	if (t > e->emitted_before)
 		e->emitted_before = t;
@@ -419,11 +547,126 @@ agg_put(struct engine *e, const struct agg_key *k, const struct agg_counts *c)
 {
 	if (agg_add(e->agg, k, c) < 0) {
 		e->st.oom_drops++;
-		static struct log_ratelimit rl = { .interval = 60 };
 		unsigned long n;
-		if (log_ratelimit_pass(&rl, &n))
+		if (log_ratelimit_pass(&e->rl_oom, &n))
 			log_warnx("out of memory: usage counters dropped (%lu more since last report)", n);
 	}
+}
+
+/* ---- sharded runs: the merger ---- */
+
+/* The merger's id of worker e's nDPI name id: the same (master, app)
+ * pair is the same name in every worker's module. Under the lock. */
+static uint16_t
+merge_name(struct engine *e, uint16_t id)
+{
+	struct merge_state *ms = e->merger->merge;
+
+	if (id == 0 || id >= DPI_NAMES_MAX)
+		return 0;
+	if (e->merge_ids[id])
+		return e->merge_ids[id];
+	uint32_t key = dpi_name_key(e->dpi, id);
+	uint16_t mid = 0;
+	for (uint16_t i = 1; i <= ms->n_names; i++) {
+		if (ms->name_keys[i] == key) {
+			mid = i;
+			break;
+		}
+	}
+	if (!mid && ms->n_names + 1 < DPI_NAMES_MAX) {
+		char *name = strdup(dpi_name(e->dpi, id));
+		if (!name)
+			return 0;
+		mid = ++ms->n_names;
+		ms->names[mid] = name;
+		ms->name_keys[mid] = key;
+	}
+	e->merge_ids[id] = mid;
+	return mid;
+}
+
+/* agg_emit_before's callback in a worker: one entry into the merger's
+ * aggregator. Under the lock. */
+static int
+merge_entry(void *arg, const struct agg_key *k, const struct agg_counts *c)
+{
+	struct engine *e = arg;
+	struct agg_key mk = *k;
+
+	mk.dpi_name = k->untracked ? 0 : merge_name(e, k->dpi_name);
+	agg_put(e->merger, &mk, c);
+	return 0;
+}
+
+/*
+ * Worker e closed its buckets before t: they go into the merger, and the
+ * buckets every worker has closed go to the sinks. Workers close buckets
+ * at the same ticks of the common clock (shard.c), so a bucket waits only
+ * for the slowest worker to reach the tick.
+ */
+static void
+merge_before(struct engine *e, int64_t t)
+{
+	struct engine *m = e->merger;
+	struct merge_state *ms = m->merge;
+
+	pthread_mutex_lock(&ms->lock);
+	if (!m->failed) {
+		(void)agg_emit_before(e->agg, t, merge_entry, e);
+		if (t > ms->closed[e->shard])
+			ms->closed[e->shard] = t;
+		int64_t all = INT64_MAX;
+		for (unsigned i = 0; i < ms->n_shards; i++)
+			if (ms->closed[i] < all)
+				all = ms->closed[i];
+		if (all > m->emitted_before) {
+			emit_before(m, all);
+			if (m->failed)
+				atomic_store(&ms->failed, 1);
+		}
+	}
+	if (m->failed)
+		e->failed = 1;
+	pthread_mutex_unlock(&ms->lock);
+}
+
+/* Workers' flow records: through the merger's sink, one at a time. */
+static int
+merged_flow_sink(void *arg, const struct flow_record *r)
+{
+	struct engine *m = arg;
+	int rc = -1;
+
+	pthread_mutex_lock(&m->merge->lock);
+	if (!m->failed && m->sinks.flow(m->sinks.arg, r) == 0)
+		rc = 0;
+	if (rc < 0) {
+		m->failed = 1;
+		atomic_store(&m->merge->failed, 1);
+	}
+	pthread_mutex_unlock(&m->merge->lock);
+	return rc;
+}
+
+void
+engine_sinks_lock(struct engine *m)
+{
+	pthread_mutex_lock(&m->merge->lock);
+}
+
+void
+engine_sinks_unlock(struct engine *m)
+{
+	pthread_mutex_unlock(&m->merge->lock);
+}
+
+void
+engine_packet(struct engine *e, enum decode_status ds, const struct pkt *p)
+{
+	if (p->ts > e->clock)
+		e->clock = p->ts;
+	engine_ip(e, ds, p, 0);
 }
 
 static void
@@ -828,9 +1071,8 @@ port_is_service(uint16_t port)
 	}
 }
 
-/* 1: the packet's sender is the client; 0: its receiver; -1: undecided. */
-static int
-client_by_ports(uint16_t sport, uint16_t dport)
+int
+engine_client_by_ports(uint16_t sport, uint16_t dport)
 {
 	int s = port_is_service(sport), d = port_is_service(dport);
 	if (s != d)
@@ -845,9 +1087,8 @@ client_by_ports(uint16_t sport, uint16_t dport)
 	return -1;
 }
 
-/* Whether the sender of the first packet seen of a flow is its client. */
-static int
-first_sender_is_client(const struct pkt *p)
+int
+engine_first_sender_is_client(const struct pkt *p)
 {
 	if (p->l4_proto == IPPROTO_TCP && p->has_ports && (p->tcp_flags & TCP_SYN))
 		return !(p->tcp_flags & TCP_ACK);
@@ -865,7 +1106,7 @@ first_sender_is_client(const struct pkt *p)
 		/* types below 128 are errors; 129 is an echo reply */
 		return !(p->icmp_type < 128 || p->icmp_type == 129);
 	}
-	int r = client_by_ports(p->sport, p->dport);
+	int r = engine_client_by_ports(p->sport, p->dport);
 	return r < 0 ? 1 : r;
 }
 
@@ -1044,27 +1285,44 @@ frag_match(const struct frag_entry *fe, const struct pkt *p)
 	       p->ts <= fe->expires;
 }
 
-static void
-learn_dns(struct engine *e, const struct pkt *p)
+int
+engine_dns_answer(const struct pkt *p, struct dns_answer *ans)
 {
 	const uint8_t *msg = p->payload;
 	size_t len = p->payload_caplen;
-	struct dns_answer ans;
 
+	if (!(p->has_ports && p->sport == 53 && p->payload_caplen > 0 &&
+	      p->frag != PKT_FRAG_LATER))
+		return -1;
 	if (p->l4_proto == IPPROTO_TCP) {
 		/* the first message of the segment, if it is whole */
 		if (len < 2)
-			return;
+			return -1;
 		size_t mlen = (size_t)msg[0] << 8 | msg[1];
 		if (mlen + 2 > len)
-			return;
+			return -1;
 		msg += 2;
 		len = mlen;
 	}
-	if (dns_parse_response(msg, len, &ans) == 0 && ans.n_addrs > 0) {
+	return dns_parse_response(msg, len, ans) == 0 && ans->n_addrs > 0 ? 0 : -1;
+}
+
+static void
+learn_dns(struct engine *e, const struct pkt *p)
+{
+	struct dns_answer ans;
+
+	if (engine_dns_answer(p, &ans) == 0) {
 		dns_cache_add_answer(e->dns, &p->dst, &ans, p->ts);
 		e->st.dns_answers++;
 	}
+}
+
+void
+engine_learn(struct engine *e, const struct sm_addr *client, const struct dns_answer *ans,
+	     int64_t ts)
+{
+	dns_cache_add_answer(e->dns, client, ans, ts);
 }
 
 static void
@@ -1105,55 +1363,39 @@ engine_tick(struct engine *e, int64_t now)
 	}
 }
 
-void
-engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32_t caplen,
-	     uint32_t wirelen)
+/* An IP packet, decoded, at a time the clock has seen (the frame's, or the
+ * oldest open bucket's when it came late). learn: read DNS answers in it;
+ * 0 when the capture thread of a sharded run reads them (engine_learn). */
+static void
+engine_ip(struct engine *e, enum decode_status ds, const struct pkt *p, int learn)
 {
-	struct pkt p;
+	int64_t ts = p->ts;
 	int up;
 
-	e->st.frames++;
-	/* A time stamp behind a bucket already emitted (merged captures, a
-	 * clock step) is counted in the oldest open bucket. */
-	if (ts < e->emitted_before) {
-		e->st.late_packets++;
-		ts = e->emitted_before;
-	}
-	if (ts > e->clock)
-		e->clock = ts;
-	if (e->clock >= e->next_tick)
-		engine_tick(e, e->clock);
-
-	p.ts = ts;
-	enum decode_status ds = decode_frame(dlt, frame, caplen, wirelen, &p);
-	if (ds == DECODE_NOT_IP) {
-		e->st.non_ip++;
-		return;
-	}
 	if (ds == DECODE_MALFORMED) {
 		e->st.malformed++;
-		if (p.ip_len == 0) {
+		if (p->ip_len == 0) {
 			e->st.malformed_no_len++;
 			return;
 		}
 		e->st.ip_packets++;
-		e->st.ip_bytes += p.ip_len;
-		untracked(e, AGG_UNTRACKED_MALFORMED, NULL, NULL, ts, 1, p.ip_len);
+		e->st.ip_bytes += p->ip_len;
+		untracked(e, AGG_UNTRACKED_MALFORMED, NULL, NULL, ts, 1, p->ip_len);
 		return;
 	}
 	e->st.ip_packets++;
-	e->st.ip_bytes += p.ip_len;
+	e->st.ip_bytes += p->ip_len;
 
-	if (p.frag == PKT_FRAG_LATER) {
-		struct frag_entry *fe = frag_slot(e, &p);
-		struct flow *f = frag_match(fe, &p) ? flow_table_get(e->flows, fe->flow_id,
+	if (p->frag == PKT_FRAG_LATER) {
+		struct frag_entry *fe = frag_slot(e, p);
+		struct flow *f = frag_match(fe, p) ? flow_table_get(e->flows, fe->flow_id,
 								     fe->flow_gen) : NULL;
 		if (!f) {
 			e->st.fragments_orphan++;
-			untracked(e, AGG_UNTRACKED_FRAGMENT, NULL, NULL, ts, 1, p.ip_len);
+			untracked(e, AGG_UNTRACKED_FRAGMENT, NULL, NULL, ts, 1, p->ip_len);
 			return;
 		}
-		flow_count(e, f, ts, fe->up, p.ip_len);
+		flow_count(e, f, ts, fe->up, p->ip_len);
 		flow_table_touch(e->flows, f, f->tclass);
 		return;
 	}
@@ -1161,7 +1403,7 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 	/* SYN and ICMP direction rules need the first packet's view */
 	int src_is_lo;
 	struct flow_key key;
-	flow_key_make(&key, &p.src, p.sport, &p.dst, p.dport, p.l4_proto, &src_is_lo);
+	flow_key_make(&key, &p->src, p->sport, &p->dst, p->dport, p->l4_proto, &src_is_lo);
 	uint64_t h = flow_table_hash(e->flows, &key);
 	struct flow *f = flow_table_lookup(e->flows, &key, h);
 
@@ -1200,7 +1442,7 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 			s->started = 1;
 		}
 	} else if (!f) {
-		enum flow_tclass tc = tclass_of(p.l4_proto);
+		enum flow_tclass tc = tclass_of(p->l4_proto);
 		f = flow_table_insert(e->flows, &key, h, tc);
 		if (!f) {
 			/* Full: expire what is due now and try once more. */
@@ -1208,10 +1450,10 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 			f = flow_table_insert(e->flows, &key, h, tc);
 		}
 		if (f) {
-			int sender_client = first_sender_is_client(&p);
+			int sender_client = engine_first_sender_is_client(p);
 			f->client_is_lo = (uint8_t)(sender_client ? src_is_lo : !src_is_lo);
 			f->first_seen = f->last_seen = f->start = ts;
-			if (p.l4_proto == IPPROTO_TCP && (p.tcp_flags & TCP_SYN))
+			if (p->l4_proto == IPPROTO_TCP && (p->tcp_flags & TCP_SYN))
 				f->flags |= FLOW_F_SYN_SEEN;
 			e->st.flows++;
 			struct flow_bucket *s = flow_slot(e, f, time_bucket_start(ts, e->cfg.bucket_usec));
@@ -1222,29 +1464,28 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 	}
 	if (!f) {
 		/* No room: the packet is counted for its client, untracked. */
-		int sc = client_by_ports(p.sport, p.dport);
+		int sc = engine_client_by_ports(p->sport, p->dport);
 		int src_client = sc < 0 ? 1 : sc;
 		e->st.table_full_packets++;
-		static struct log_ratelimit rl = { .interval = 60 };
 		unsigned long n;
-		if (log_ratelimit_pass(&rl, &n))
+		if (log_ratelimit_pass(&e->rl_full, &n))
 			log_warnx("flow table full (%u flows): new flows are counted untracked "
 				  "(%lu more packets since last report); raise max-flows",
 				  flow_table_capacity(e->flows), n);
-		untracked(e, AGG_UNTRACKED_TABLE_FULL, src_client ? &p.src : &p.dst,
-			  src_client ? &p.dst : &p.src, ts, src_client, p.ip_len);
+		untracked(e, AGG_UNTRACKED_TABLE_FULL, src_client ? &p->src : &p->dst,
+			  src_client ? &p->dst : &p->src, ts, src_client, p->ip_len);
 		return;
 	}
 
 	up = (src_is_lo == f->client_is_lo);
-	flow_count(e, f, ts, up, p.ip_len);
+	flow_count(e, f, ts, up, p->ip_len);
 
-	if (p.frag == PKT_FRAG_FIRST) {
-		struct frag_entry *fe = frag_slot(e, &p);
-		fe->src = p.src;
-		fe->dst = p.dst;
-		fe->id = p.frag_id;
-		fe->proto = p.l4_proto;
+	if (p->frag == PKT_FRAG_FIRST) {
+		struct frag_entry *fe = frag_slot(e, p);
+		fe->src = p->src;
+		fe->dst = p->dst;
+		fe->id = p->frag_id;
+		fe->proto = p->l4_proto;
 		fe->up = (uint8_t)up;
 		fe->flow_id = f->id;
 		fe->flow_gen = f->generation;
@@ -1252,10 +1493,10 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 	}
 
 	enum flow_tclass tc = f->tclass;
-	if (p.l4_proto == IPPROTO_TCP) {
-		if (p.tcp_flags & TCP_RST)
+	if (p->l4_proto == IPPROTO_TCP) {
+		if (p->tcp_flags & TCP_RST)
 			f->flags |= FLOW_F_RST;
-		if (p.tcp_flags & TCP_FIN)
+		if (p->tcp_flags & TCP_FIN)
 			f->flags |= src_is_lo ? FLOW_F_FIN_LO : FLOW_F_FIN_HI;
 		if ((f->flags & FLOW_F_RST) ||
 		    (f->flags & (FLOW_F_FIN_LO | FLOW_F_FIN_HI)) == (FLOW_F_FIN_LO | FLOW_F_FIN_HI))
@@ -1263,10 +1504,37 @@ engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32
 	}
 	flow_table_touch(e->flows, f, tc);
 
-	if (p.has_ports && p.sport == 53 && p.payload_caplen > 0)
-		learn_dns(e, &p);
+	if (learn && p->has_ports && p->sport == 53 && p->payload_caplen > 0)
+		learn_dns(e, p);
 	if (f->det)
-		detect_packet(e, f, &p, up);
+		detect_packet(e, f, p, up);
+}
+
+void
+engine_frame(struct engine *e, int dlt, int64_t ts, const uint8_t *frame, uint32_t caplen,
+	     uint32_t wirelen)
+{
+	struct pkt p;
+
+	e->st.frames++;
+	/* A time stamp behind a bucket already emitted (merged captures, a
+	 * clock step) is counted in the oldest open bucket. */
+	if (ts < e->emitted_before) {
+		e->st.late_packets++;
+		ts = e->emitted_before;
+	}
+	if (ts > e->clock)
+		e->clock = ts;
+	if (e->clock >= e->next_tick)
+		engine_tick(e, e->clock);
+
+	p.ts = ts;
+	enum decode_status ds = decode_frame(dlt, frame, caplen, wirelen, &p);
+	if (ds == DECODE_NOT_IP) {
+		e->st.non_ip++;
+		return;
+	}
+	engine_ip(e, ds, &p, 1);
 }
 
 int

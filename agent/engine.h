@@ -2,7 +2,9 @@
  * The agent's packet path: frames in, usage summaries out. It owns the
  * flow table, the DNS cache, nDPI and the aggregator; the capture loop
  * (main.c) feeds it frames and clock ticks, and it hands finished records
- * to the sinks it was given. Single-threaded.
+ * to the sinks it was given. An engine is single-threaded; a sharded run
+ * (threads > 1, shard.c) has one engine per worker thread and a merger
+ * that sums their summaries, see docs/threads.md.
  */
 #ifndef SHADOWMAP_ENGINE_H
 #define SHADOWMAP_ENGINE_H
@@ -12,6 +14,8 @@
 #include "shadowmap/sig.h"
 #include "shadowmap/usage.h"
 
+#include "decode.h"
+#include "dns.h"
 #include "flow.h"
 #include "geo.h"
 
@@ -112,5 +116,56 @@ int engine_finish(struct engine *e);
 
 int engine_failed(const struct engine *e);
 void engine_get_stats(const struct engine *e, struct engine_stats *st);
+/* Adds the counters of st to sum. */
+void engine_stats_add(struct engine_stats *sum, const struct engine_stats *st);
+
+/* ---- sharded runs (threads > 1): shard.c drives these ---- */
+
+/*
+ * The merger: an engine that only sums the buckets of n_shards worker
+ * engines and hands them to sinks once every worker has closed them, in
+ * the order engine_new's engine would (lines that differ only in nDPI's
+ * protocol may come in another order). It serialises every sink call
+ * under one lock. Freed with engine_free after its workers. NULL on
+ * failure (logged).
+ */
+struct engine *engine_merger_new(const struct engine_config *cfg, const sig_db *sigs,
+				 geo *geodb, const struct engine_sinks *sinks,
+				 unsigned n_shards);
+
+/* Worker shard (0 .. n_shards - 1) of merger: a complete engine whose
+ * summaries go to the merger and whose flow records go to the merger's
+ * sink under its lock. Not thread-safe itself: one thread drives it.
+ * NULL on failure (logged). */
+struct engine *engine_shard_new(const struct engine_config *cfg, const sig_db *sigs,
+				geo *geodb, struct engine *merger, unsigned shard);
+
+/* A decoded packet for a worker (not NOT_IP; p->l3 and p->payload valid
+ * for the call). The caller keeps the clock: p->ts is already moved past
+ * closed buckets and engine_tick is called as the common clock says;
+ * frames and DNS answers are the caller's to count and read. */
+void engine_packet(struct engine *e, enum decode_status ds, const struct pkt *p);
+
+/* Learns a DNS answer that client received at ts (from engine_dns_answer). */
+void engine_learn(struct engine *e, const struct sm_addr *client,
+		  const struct dns_answer *ans, int64_t ts);
+
+/* The DNS answer a packet carries, as the engine reads it (UDP or the
+ * first whole message of a TCP segment from port 53, with at least one
+ * address): 0 and *ans filled, else -1. */
+int engine_dns_answer(const struct pkt *p, struct dns_answer *ans);
+
+/* 1: the packet's sender is the client by the ports; 0: its receiver;
+ * -1: the ports do not say. Swapping the ports swaps the answer. */
+int engine_client_by_ports(uint16_t sport, uint16_t dport);
+
+/* Whether the sender of a flow's first packet is the flow's client (the
+ * TCP SYN, ICMP and port rules of docs/agent.md, "Flows"). */
+int engine_first_sender_is_client(const struct pkt *p);
+
+/* The merger's sink lock, for the capture thread's own calls on the
+ * sinks (flushing files, the shipper's clock). */
+void engine_sinks_lock(struct engine *merger);
+void engine_sinks_unlock(struct engine *merger);
 
 #endif

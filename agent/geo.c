@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,10 @@ struct geo {
 	uint32_t *slots;
 	uint32_t n_slots; /* power of two, at least twice n_orgs */
 	struct geo_stats st;
+	/* the worker threads of a sharded run share one handle: the lookups
+	 * themselves only read the mapped files, the names and counters are
+	 * guarded (mutable: geo_org_name reads under it too) */
+	pthread_mutex_t lock;
 };
 
 geo *
@@ -53,6 +58,10 @@ geo_new(void)
 	geo *g = calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
+	if (pthread_mutex_init(&g->lock, NULL) != 0) {
+		free(g);
+		return NULL;
+	}
 	hash_key_random(&g->hkey);
 	return g;
 }
@@ -70,6 +79,7 @@ geo_free(geo *g)
 		free(g->orgs[i]);
 	free(g->orgs);
 	free(g->slots);
+	pthread_mutex_destroy(&g->lock);
 	free(g);
 }
 
@@ -258,9 +268,18 @@ full:
 const char *
 geo_org_name(const geo *g, uint32_t id)
 {
-	if (!g || id == 0 || id > g->n_orgs)
+	const char *name = NULL;
+
+	if (!g || id == 0)
 		return NULL;
-	return g->orgs[id - 1];
+	/* the array may move while another thread interns a name; the
+	 * names themselves never do */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&g->lock;
+	pthread_mutex_lock(lock);
+	if (id <= g->n_orgs)
+		name = g->orgs[id - 1];
+	pthread_mutex_unlock(lock);
+	return name;
 }
 
 const char *
@@ -500,6 +519,7 @@ geo_lookup(geo *g, const struct sm_addr *a, struct geo_info *out)
 		u.in6.sin6_family = AF_INET6;
 		memcpy(&u.in6.sin6_addr, a->b, 16);
 	}
+	pthread_mutex_lock(&g->lock);
 	g->st.lookups++;
 	if (g->have_country) {
 		/* an IPv6 address in an IPv4-only database is an error: not found */
@@ -519,13 +539,18 @@ geo_lookup(geo *g, const struct sm_addr *a, struct geo_info *out)
 			out->as_org = org_intern(g, d.utf8_string, d.data_size);
 		g->st.asn += out->asn != 0;
 	}
+	pthread_mutex_unlock(&g->lock);
 }
 
 void
 geo_get_stats(const geo *g, struct geo_stats *st)
 {
-	if (g)
+	if (g) {
+		pthread_mutex_t *lock = (pthread_mutex_t *)&g->lock;
+		pthread_mutex_lock(lock);
 		*st = g->st;
-	else
+		pthread_mutex_unlock(lock);
+	} else {
 		memset(st, 0, sizeof(*st));
+	}
 }

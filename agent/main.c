@@ -5,10 +5,13 @@
  * capture loop and the output files; the packet path is engine.c, the
  * shipping ship.c.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +26,13 @@
 #include "shadowmap/timefmt.h"
 #include "shadowmap/usage.h"
 
+#include "capfile.h"
 #include "decode.h"
 #include "engine.h"
 #include "geo.h"
 #include "ship.h"
 #include "privdrop.h"
+#include "shard.h"
 #include "sigfetch.h"
 
 #ifndef SHADOWMAP_VERSION
@@ -42,6 +47,14 @@
 
 /* Live mode: how long the sender may go on delivering after SIGTERM. */
 #define SHIP_STOP_GRACE_SEC 5
+
+/* Reading a file: stdio's buffer. libpcap reads a record header and then
+ * its packet, two small freads each; with the default 4 KiB buffer that
+ * is a read(2) every few packets. */
+#define READ_BUFFER (64 * 1024)
+
+/* threads: 0 picks this many when the agent may use as many CPUs. */
+#define THREADS_AUTO 2
 
 struct settings {
 	char *read_file;
@@ -63,6 +76,7 @@ struct settings {
 	int64_t dns_cache_size;
 	int64_t dns_ttl_floor;
 	int64_t dns_ttl_max;
+	int64_t threads;
 	int64_t snaplen;
 	int64_t promisc;
 	int64_t buffer_mb;
@@ -125,6 +139,10 @@ static const struct cfg_option options[] = {
 	  "a DNS answer names its addresses at least this long" },
 	{ "dns-ttl-max", CFG_SECONDS, 1, 2592000, "86400", OFF(dns_ttl_max), 0,
 	  "and at most this long" },
+	{ "threads", CFG_INT, 0, 64, "0", OFF(threads), 0,
+	  "engine threads: 1 does everything in one thread; N > 1 reads in one and "
+	  "classifies in N workers, each client's flows in one (docs/threads.md); 0: 2 "
+	  "when the agent may run on 2 CPUs or more, else 1" },
 	{ "snaplen", CFG_INT, 256, 262144, "4096", OFF(snaplen), 0,
 	  "bytes captured per packet (live)" },
 	{ "promisc", CFG_BOOL, 0, 1, "true", OFF(promisc), 0,
@@ -288,18 +306,33 @@ wall_usec(void)
 	return (int64_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
+/* *readbuf: the stdio buffer of a file (caller frees after pcap_close). */
 static pcap_t *
-open_capture(const struct settings *s, const char **what)
+open_capture(const struct settings *s, const char **what, char **readbuf)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
 	pcap_t *p;
 
 	errbuf[0] = '\0';
+	*readbuf = NULL;
 	if (s->read_file) {
 		*what = s->read_file;
-		p = pcap_open_offline_with_tstamp_precision(s->read_file,
-							    PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+		/* pcap_open_offline, with a larger buffer: "-" is stdin */
+		FILE *fp = strcmp(s->read_file, "-") == 0 ? stdin : fopen(s->read_file, "rb");
+		if (!fp) {
+			log_error("cannot read %s: %s", s->read_file, strerror(errno));
+			return NULL;
+		}
+		/* not stdin's: it outlives the capture, and its buffer with it */
+		*readbuf = fp != stdin ? malloc(READ_BUFFER) : NULL;
+		if (*readbuf)
+			setvbuf(fp, *readbuf, _IOFBF, READ_BUFFER);
+		p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
 		if (!p) {
+			if (fp != stdin)
+				fclose(fp);
+			free(*readbuf);
+			*readbuf = NULL;
 			/* libpcap often starts its message with the path again */
 			const char *msg = errbuf;
 			size_t n = strlen(s->read_file);
@@ -343,18 +376,18 @@ open_capture(const struct settings *s, const char **what)
 	return p;
 }
 
+/* prog: the compiled filter, kept for a file read in place (capfile.h);
+ * the caller frees it with pcap_freecode. */
 static int
-apply_filter(pcap_t *p, const char *what, const char *filter)
+apply_filter(pcap_t *p, const char *what, const char *filter, struct bpf_program *prog)
 {
-	struct bpf_program prog;
 	if (!filter)
 		return 0;
-	if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+	if (pcap_compile(p, prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
 		log_error("bad filter \"%s\": %s", filter, pcap_geterr(p));
 		return -1;
 	}
-	int rc = pcap_setfilter(p, &prog);
-	pcap_freecode(&prog);
+	int rc = pcap_setfilter(p, prog);
 	if (rc < 0) {
 		log_error("%s: cannot set filter \"%s\": %s", what, filter, pcap_geterr(p));
 		return -1;
@@ -493,17 +526,80 @@ ship_finish(shipper *sh, const struct settings *s, int live)
 	return live ? EXIT_OK : rc;
 }
 
+/* The packet path of a run: one engine, or a pool of them (threads > 1). */
+struct packet_path {
+	struct engine *e;
+	struct shard_pool *pool;
+};
+
+/* capfile's: every packet read goes to the workers before it waits. */
+static void
+pool_starved(void *arg)
+{
+	shard_pool_flush(arg);
+}
+
+static unsigned
+threads_wanted(const struct settings *s)
+{
+	cpu_set_t cpus;
+
+	if (s->threads > 0)
+		return (unsigned)s->threads;
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) >= THREADS_AUTO)
+		return THREADS_AUTO;
+	return 1;
+}
+
+static int
+path_failed(const struct packet_path *pp)
+{
+	return pp->pool ? shard_pool_failed(pp->pool) : engine_failed(pp->e);
+}
+
+/* Live: the clock moved; the workers get it at once. */
+static void
+path_tick(struct packet_path *pp, int64_t now)
+{
+	if (pp->pool) {
+		shard_pool_tick(pp->pool, now);
+		shard_pool_flush(pp->pool);
+	} else {
+		engine_tick(pp->e, now);
+	}
+}
+
+/* Live, once a second: what is written reaches the disk and the shipper. */
+static void
+flush_sinks(struct packet_path *pp, struct sinks_ctx *sinks)
+{
+	if (pp->pool)
+		shard_pool_sinks_lock(pp->pool);
+	if (sinks->ship)
+		ship_tick(sinks->ship);
+	if (sinks->have_usage)
+		out_flush(&sinks->usage);
+	if (sinks->have_flows)
+		out_flush(&sinks->flows);
+	if (pp->pool)
+		shard_pool_sinks_unlock(pp->pool);
+}
+
 static int
 run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 	    const struct ship_config *shipcfg)
 {
 	struct sinks_ctx sinks;
 	struct engine_config ecfg;
-	struct engine *e = NULL;
+	struct packet_path pp = { NULL, NULL };
 	const char *what = NULL;
+	char *readbuf = NULL;
+	struct capfile *cf = NULL;
+	struct bpf_program prog = { 0, NULL };
 	int rc = EXIT_INPUT;
 	int live = s->read_file == NULL;
-	pcap_t *p = open_capture(s, &what);
+	unsigned threads = threads_wanted(s);
+	pcap_t *p = open_capture(s, &what, &readbuf);
 
 	memset(&sinks, 0, sizeof(sinks));
 	if (!p)
@@ -515,10 +611,12 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 			  "LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP)", what, dlt,
 			  name ? name : "unknown");
 		pcap_close(p);
+		free(readbuf);
 		return EXIT_INPUT;
 	}
-	if (apply_filter(p, what, s->filter) < 0) {
+	if (apply_filter(p, what, s->filter, &prog) < 0) {
 		pcap_close(p);
+		free(readbuf);
 		return EXIT_USAGE;
 	}
 	/* With a collector, summaries go to stdout only when asked (-o -). */
@@ -526,6 +624,7 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 	if (usage_path) {
 		if (out_open(&sinks.usage, usage_path) < 0) {
 			pcap_close(p);
+			free(readbuf);
 			return EXIT_INPUT;
 		}
 		sinks.have_usage = 1;
@@ -542,9 +641,29 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 	}
 	engine_config_from(s, &ecfg);
 	struct engine_sinks es = { sink_usage, sinks.have_flows ? sink_flow : NULL, &sinks };
-	e = engine_new(&ecfg, sigs, geodb, &es);
-	if (!e)
-		goto out;
+	if (threads > 1) {
+		/* Every worker allocates in an arena of its own, which glibc
+		 * grows and trims in small steps: each step is an mprotect and,
+		 * with threads on other CPUs, a TLB flush on each of them (2,800
+		 * on the bench capture, a tenth of the time). Grow in larger
+		 * steps and keep what was freed. */
+		mallopt(M_TOP_PAD, 8 << 20);
+		mallopt(M_TRIM_THRESHOLD, 64 << 20);
+		/* the engines themselves are set up by their threads, which
+		 * start once root is dropped */
+		pp.pool = shard_pool_new(threads, &ecfg, sigs, geodb, &es);
+		if (!pp.pool)
+			goto out;
+		/* a classic pcap file is read in place: no packet is copied on
+		 * its way to a worker (libpcap has checked its header); opened
+		 * here, while the agent may still be root as for libpcap */
+		if (!live && strcmp(s->read_file, "-") != 0)
+			cf = capfile_open(s->read_file, p, pool_starved, pp.pool);
+	} else {
+		pp.e = engine_new(&ecfg, sigs, geodb, &es);
+		if (!pp.e)
+			goto out;
+	}
 	if (s->user) {
 		/* Everything that needs root is open: packets, nDPI and the
 		 * QUIC decryption run unprivileged from here on. */
@@ -556,6 +675,11 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 			goto out;
 		}
 		log_info("running as %s", s->user);
+	}
+	if (pp.pool) {
+		if (shard_pool_start(pp.pool) < 0)
+			goto finish;
+		log_debug("%s: %u engine threads%s", what, threads, cf ? ", read in place" : "");
 	}
 
 	if (live) {
@@ -572,12 +696,21 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 	uint64_t n = 0;
 	int r;
 	int64_t next_flush = 0;
-	while (!stop_requested && !engine_failed(e)) {
-		r = pcap_next_ex(p, &hdr, &data);
+	struct shard_pin *pin = NULL;
+	while (!stop_requested && !path_failed(&pp)) {
+		r = cf ? capfile_next(cf, &hdr, &data, &pin) : pcap_next_ex(p, &hdr, &data);
 		if (r == 1) {
+			if (cf && prog.bf_insns && !pcap_offline_filter(&prog, hdr, data))
+				continue; /* as pcap_next_ex would have skipped it */
 			n++;
 			int64_t ts = (int64_t)hdr->ts.tv_sec * USEC_PER_SEC + hdr->ts.tv_usec;
-			engine_frame(e, dlt, ts, data, hdr->caplen, hdr->len);
+			if (cf)
+				shard_pool_frame_pinned(pp.pool, dlt, ts, data, hdr->caplen, hdr->len,
+							pin);
+			else if (pp.pool)
+				shard_pool_frame(pp.pool, dlt, ts, data, hdr->caplen, hdr->len);
+			else
+				engine_frame(pp.e, dlt, ts, data, hdr->caplen, hdr->len);
 		} else if (r == 0) {
 			/* nothing ready: wait a little, then let the clock move on a
 			 * quiet link; a signal ends the wait early (EINTR) */
@@ -586,35 +719,34 @@ run_capture(const struct settings *s, const sig_db *sigs, geo *geodb,
 				log_error("%s: poll: %s", what, strerror(errno));
 				goto finish;
 			}
-			engine_tick(e, wall_usec());
+			path_tick(&pp, wall_usec());
 		} else if (r == PCAP_ERROR_BREAK) {
 			break;
 		} else if (r == PCAP_ERROR) {
 			log_error("%s: capture cut short after packet %llu: %s; the summaries "
 				  "of what was read are written", what, (unsigned long long)n,
-				  pcap_geterr(p));
+				  cf ? capfile_geterr(cf) : pcap_geterr(p));
 			goto finish;
 		}
 		if (live) {
 			int64_t now = wall_usec();
 			if (now >= next_flush) {
-				engine_tick(e, now);
-				if (sinks.ship)
-					ship_tick(sinks.ship);
-				if (sinks.have_usage)
-					out_flush(&sinks.usage);
-				if (sinks.have_flows)
-					out_flush(&sinks.flows);
+				path_tick(&pp, now);
+				flush_sinks(&pp, &sinks);
 				next_flush = now + USEC_PER_SEC;
 			}
 		}
 	}
 	rc = EXIT_OK;
 finish:
-	if (engine_finish(e) < 0)
+	/* the workers are joined here: the sinks are the capture thread's again */
+	if (pp.pool ? shard_pool_finish(pp.pool) < 0 : engine_finish(pp.e) < 0)
 		rc = EXIT_INPUT;
 	struct engine_stats st;
-	engine_get_stats(e, &st);
+	if (pp.pool)
+		shard_pool_get_stats(pp.pool, &st);
+	else
+		engine_get_stats(pp.e, &st);
 	report_stats(what, &st, geodb, p, live);
 	if (sinks.ship) {
 		/* the files are complete now: do not keep them waiting for the
@@ -634,8 +766,12 @@ out:
 		rc = EXIT_INPUT;
 	if (sinks.have_flows && out_close(&sinks.flows) < 0)
 		rc = EXIT_INPUT;
-	engine_free(e);
+	shard_pool_free(pp.pool);
+	capfile_close(cf); /* after the workers: they read its chunks */
+	engine_free(pp.e);
+	pcap_freecode(&prog);
 	pcap_close(p);
+	free(readbuf);
 	return rc;
 }
 

@@ -7,6 +7,8 @@
 #
 # usage: bench/agent.sh [BUILD_DIR]   (default: build)
 # env:   PACKETS=1000000 RUNS=3 CORPUS=../shared/corpus/ndpi
+#        THREADS=N: the agent's --threads (default: its own, 2 on a machine
+#        with two CPUs or more, docs/threads.md)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
@@ -63,13 +65,15 @@ measure() {
   echo "$best $rss"
 }
 
-read -r t_agent m_agent < <(measure "$agent" -q -r "$big" -o /dev/null)
+threads=()
+[ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
+read -r t_agent m_agent < <(measure "$agent" -q "${threads[@]}" -r "$big" -o /dev/null)
 read -r t_ndpi m_ndpi < <(measure ndpiReader -q -i "$big")
 read -r t_read m_read < <(measure "$reader" "$big")
 
 pps() { awk "BEGIN{printf \"%.0f\", $packets / ($1 > 0 ? $1 : 0.001)}"; }
 printf '%-22s %10s %14s %12s\n' "" seconds packets/s "peak RSS MB"
-printf '%-22s %10s %14s %12.1f\n' "shadowmap-agent" "$t_agent" "$(pps "$t_agent")" "$(awk "BEGIN{print $m_agent/1024}")"
+printf '%-22s %10s %14s %12.1f\n' "shadowmap-agent${THREADS:+ -t$THREADS}" "$t_agent" "$(pps "$t_agent")" "$(awk "BEGIN{print $m_agent/1024}")"
 printf '%-22s %10s %14s %12.1f\n' "ndpiReader -q" "$t_ndpi" "$(pps "$t_ndpi")" "$(awk "BEGIN{print $m_ndpi/1024}")"
 printf '%-22s %10s %14s %12.1f\n' "libpcap read loop" "$t_read" "$(pps "$t_read")" "$(awk "BEGIN{print $m_read/1024}")"
 awk "BEGIN{printf \"agent vs ndpiReader: %.2fx faster; agent vs plain read: %.2fx slower\n\", $t_ndpi/$t_agent, $t_agent/$t_read}"
