@@ -243,26 +243,18 @@ struct store_client_app_row {
 	const char *app;      /* never NULL: usage of no app is left out */
 	const char *category;
 	uint64_t flows, bytes_up, bytes_down;
-	unsigned days;        /* distinct UTC days with use */
-	uint64_t point_bits;  /* bit i: use on a day of point i of the series */
 	int64_t first_seen, last_seen;
 };
 
-/*
- * Every (client, app) pair with use in [from, to), in no particular order.
- * The time series starts at UTC day number day0 (usec / 86400e6) with
- * days_per_point days a point, 64 points at most (0: no series, point_bits
- * 0). The walk stops at a non-zero return of cb, which it returns; -1 on
- * error.
- */
-int store_client_apps(struct store *st, int64_t from, int64_t to, int64_t day0,
-		      unsigned days_per_point,
+/* Every (client, app) pair with use in [from, to), in no particular order.
+ * The walk stops at a non-zero return of cb, which it returns; -1 on
+ * error. */
+int store_client_apps(struct store *st, int64_t from, int64_t to,
 		      int (*cb)(void *arg, const struct store_client_app_row *r), void *arg);
 
 /* One stored row of usage: a day's roll-up, or a raw bucket not rolled up
- * yet (or at an edge of the range); ids as store_keys and
- * store_client_addrs give them. A (day, client, key) may come more than
- * once: the caller adds them up. */
+ * yet (or at an edge of the range); key ids as store_keys gives them. A
+ * (day, client, key) may come more than once: the caller adds them up. */
 struct store_usage_row {
 	int64_t day;          /* UTC day number: usec / 86400e6, floored */
 	int64_t client_id, key_id;
@@ -289,8 +281,5 @@ struct store_key_row {
 	const char *as_org;         /* the network's owner, or NULL */
 };
 int store_keys(struct store *st, int (*cb)(void *arg, const struct store_key_row *r), void *arg);
-/* Every client: its id and address text. */
-int store_client_addrs(struct store *st, int (*cb)(void *arg, int64_t id, const char *addr),
-		       void *arg);
 
 #endif

@@ -206,7 +206,6 @@ enum stmt_id {
 	S_Q_CLIENT_APPS,
 	S_Q_USAGE,
 	S_Q_KEYS,
-	S_Q_CLIENT_ADDRS,
 	S_COUNT
 };
 
@@ -355,14 +354,9 @@ static const char *const stmt_sql[S_COUNT] = {
 		"SELECT ifnull(sum(records), 0), ifnull(sum(flows), 0), ifnull(sum(packets), 0),"
 		" ifnull(sum(bytes_up), 0), ifnull(sum(bytes_down), 0),"
 		" ifnull(min(first_seen), 0), ifnull(max(last_seen), 0) FROM u",
-	/* ?9: the first day of the time series, ?10 days per point (0: no
-	 * series). A sum of distinct powers of two is their bitwise or. */
 	[S_Q_CLIENT_APPS] = USAGE_IN_RANGE
 		"SELECT c.addr, k.app, min(k.category), sum(u.flows), sum(u.bytes_up),"
-		" sum(u.bytes_down), count(DISTINCT u.day),"
-		" ifnull(sum(DISTINCT CASE WHEN ?10 > 0 AND u.day >= ?9"
-		"  AND (u.day - ?9) / ?10 < 64 THEN 1 << ((u.day - ?9) / ?10) END), 0),"
-		" min(u.first_seen), max(u.last_seen)"
+		" sum(u.bytes_down), min(u.first_seen), max(u.last_seen)"
 		" FROM u JOIN keys k ON k.id = u.key_id JOIN clients c ON c.id = u.client_id"
 		" WHERE k.app IS NOT NULL GROUP BY u.client_id, k.app",
 	[S_Q_USAGE] = USAGE_IN_RANGE
@@ -370,7 +364,6 @@ static const char *const stmt_sql[S_COUNT] = {
 		" first_seen, last_seen FROM u",
 	[S_Q_KEYS] = "SELECT id, host, domain, app, category, untracked, country, asn, as_org"
 		     " FROM keys",
-	[S_Q_CLIENT_ADDRS] = "SELECT id, addr FROM clients",
 };
 
 /* ---- id caches -------------------------------------------------------- */
@@ -2026,6 +2019,9 @@ struct query_cb {
 		int (*client)(void *arg, const struct store_client_row *r);
 		int (*domain)(void *arg, const struct store_domain_row *r);
 		int (*network)(void *arg, const struct store_network_row *r);
+		int (*client_app)(void *arg, const struct store_client_app_row *r);
+		int (*usage)(void *arg, const struct store_usage_row *r);
+		int (*key)(void *arg, const struct store_key_row *r);
 	} fn;
 	void *arg;
 };
@@ -2123,21 +2119,14 @@ row_network(sqlite3_stmt *s, const struct query_cb *q)
 	return q->fn.network(q->arg, &r);
 }
 
-/* Steps one of the group-by queries, each row to the caller through row.
+/* Steps a bound statement, each row to the caller through row, and resets it.
  * Strings live until the next step, so only for the callback's duration. */
 static int
-run_query(struct store *st, enum stmt_id id, const char *op, int64_t from, int64_t to,
+step_rows(struct store *st, sqlite3_stmt *s, const char *op,
 	  int (*row)(sqlite3_stmt *s, const struct query_cb *q), const struct query_cb *q)
 {
-	sqlite3_stmt *s = stmt_get(st, id, op);
 	int rc, ret = 0;
 
-	if (!s)
-		return -1;
-	if (bind_range(st, s, from, to, op) < 0) {
-		sqlite3_reset(s);
-		return -1;
-	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		if ((ret = row(s, q)) != 0)
 			break;
@@ -2147,6 +2136,22 @@ run_query(struct store *st, enum stmt_id id, const char *op, int64_t from, int64
 	}
 	sqlite3_reset(s);
 	return ret;
+}
+
+/* A group-by query over [from, to), its rows stepped as step_rows does. */
+static int
+run_query(struct store *st, enum stmt_id id, const char *op, int64_t from, int64_t to,
+	  int (*row)(sqlite3_stmt *s, const struct query_cb *q), const struct query_cb *q)
+{
+	sqlite3_stmt *s = stmt_get(st, id, op);
+
+	if (!s)
+		return -1;
+	if (bind_range(st, s, from, to, op) < 0) {
+		sqlite3_reset(s);
+		return -1;
+	}
+	return step_rows(st, s, op, row, q);
 }
 
 int
@@ -2219,119 +2224,58 @@ store_get_totals(struct store *st, int64_t from, int64_t to, struct store_totals
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
+static int
+row_client_app(sqlite3_stmt *s, const struct query_cb *q)
+{
+	struct store_client_app_row r = {
+		.client = COL_TEXT(s, 0),
+		.app = COL_TEXT(s, 1),
+		.category = COL_TEXT(s, 2),
+		.flows = COL_U64(s, 3),
+		.bytes_up = COL_U64(s, 4),
+		.bytes_down = COL_U64(s, 5),
+		.first_seen = sqlite3_column_int64(s, 6),
+		.last_seen = sqlite3_column_int64(s, 7),
+	};
+	return q->fn.client_app(q->arg, &r);
+}
+
 int
-store_client_apps(struct store *st, int64_t from, int64_t to, int64_t day0,
-		  unsigned days_per_point,
+store_client_apps(struct store *st, int64_t from, int64_t to,
 		  int (*cb)(void *arg, const struct store_client_app_row *r), void *arg)
 {
-	const char *op = "client apps";
-	sqlite3_stmt *s = stmt_get(st, S_Q_CLIENT_APPS, op);
-	int rc, ret = 0;
+	struct query_cb q = {.fn.client_app = cb, .arg = arg};
+	return run_query(st, S_Q_CLIENT_APPS, "client apps", from, to, row_client_app, &q);
+}
 
-	if (!s)
-		return -1;
-	if (bind_range(st, s, from, to, op) < 0) {
-		sqlite3_reset(s);
-		return -1;
-	}
-	if (sqlite3_bind_int64(s, 9, day0) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 10, days_per_point) != SQLITE_OK) {
-		db_error(st, op);
-		sqlite3_reset(s);
-		return -1;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_client_app_row r = {
-			.client = COL_TEXT(s, 0),
-			.app = COL_TEXT(s, 1),
-			.category = COL_TEXT(s, 2),
-			.flows = COL_U64(s, 3),
-			.bytes_up = COL_U64(s, 4),
-			.bytes_down = COL_U64(s, 5),
-			.days = (unsigned)sqlite3_column_int64(s, 6),
-			.point_bits = (uint64_t)sqlite3_column_int64(s, 7),
-			.first_seen = sqlite3_column_int64(s, 8),
-			.last_seen = sqlite3_column_int64(s, 9),
-		};
-		if ((ret = cb(arg, &r)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE) {
-		db_error(st, op);
-		ret = -1;
-	}
-	sqlite3_reset(s);
-	return ret;
+static int
+row_usage(sqlite3_stmt *s, const struct query_cb *q)
+{
+	struct store_usage_row r = {
+		.day = sqlite3_column_int64(s, 0),
+		.client_id = sqlite3_column_int64(s, 1),
+		.key_id = sqlite3_column_int64(s, 2),
+		.flows = COL_U64(s, 3),
+		.packets = COL_U64(s, 4),
+		.bytes_up = COL_U64(s, 5),
+		.bytes_down = COL_U64(s, 6),
+		.first_seen = sqlite3_column_int64(s, 7),
+		.last_seen = sqlite3_column_int64(s, 8),
+	};
+	return q->fn.usage(q->arg, &r);
 }
 
 int
 store_usage_walk(struct store *st, int64_t from, int64_t to,
 		 int (*cb)(void *arg, const struct store_usage_row *r), void *arg)
 {
-	const char *op = "usage";
-	sqlite3_stmt *s = stmt_get(st, S_Q_USAGE, op);
-	int rc, ret = 0;
-
-	if (!s)
-		return -1;
-	if (bind_range(st, s, from, to, op) < 0) {
-		sqlite3_reset(s);
-		return -1;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_usage_row r = {
-			.day = sqlite3_column_int64(s, 0),
-			.client_id = sqlite3_column_int64(s, 1),
-			.key_id = sqlite3_column_int64(s, 2),
-			.flows = COL_U64(s, 3),
-			.packets = COL_U64(s, 4),
-			.bytes_up = COL_U64(s, 5),
-			.bytes_down = COL_U64(s, 6),
-			.first_seen = sqlite3_column_int64(s, 7),
-			.last_seen = sqlite3_column_int64(s, 8),
-		};
-		if ((ret = cb(arg, &r)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE) {
-		db_error(st, op);
-		ret = -1;
-	}
-	sqlite3_reset(s);
-	return ret;
+	struct query_cb q = {.fn.usage = cb, .arg = arg};
+	return run_query(st, S_Q_USAGE, "usage", from, to, row_usage, &q);
 }
 
-/* Steps a statement without parameters, each row to row(). */
 static int
-walk_plain(struct store *st, enum stmt_id id, const char *op,
-	   int (*row)(sqlite3_stmt *s, void *arg), void *arg)
+row_key(sqlite3_stmt *s, const struct query_cb *q)
 {
-	sqlite3_stmt *s = stmt_get(st, id, op);
-	int rc, ret = 0;
-
-	if (!s)
-		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if ((ret = row(s, arg)) != 0)
-			break;
-	if (ret == 0 && rc != SQLITE_DONE) {
-		db_error(st, op);
-		ret = -1;
-	}
-	sqlite3_reset(s);
-	return ret;
-}
-
-struct walk_cb {
-	int (*key)(void *arg, const struct store_key_row *r);
-	int (*client)(void *arg, int64_t id, const char *addr);
-	void *arg;
-};
-
-static int
-key_row(sqlite3_stmt *s, void *arg)
-{
-	const struct walk_cb *w = arg;
 	struct store_key_row r = {
 		.id = sqlite3_column_int64(s, 0),
 		.host = COL_TEXT(s, 1),
@@ -2343,27 +2287,13 @@ key_row(sqlite3_stmt *s, void *arg)
 		.asn = (uint32_t)sqlite3_column_int64(s, 7),
 		.as_org = COL_TEXT(s, 8),
 	};
-	return w->key(w->arg, &r);
-}
-
-static int
-client_addr_row(sqlite3_stmt *s, void *arg)
-{
-	const struct walk_cb *w = arg;
-	return w->client(w->arg, sqlite3_column_int64(s, 0), COL_TEXT(s, 1));
+	return q->fn.key(q->arg, &r);
 }
 
 int
 store_keys(struct store *st, int (*cb)(void *arg, const struct store_key_row *r), void *arg)
 {
-	struct walk_cb w = {.key = cb, .arg = arg};
-	return walk_plain(st, S_Q_KEYS, "keys", key_row, &w);
-}
-
-int
-store_client_addrs(struct store *st, int (*cb)(void *arg, int64_t id, const char *addr),
-		   void *arg)
-{
-	struct walk_cb w = {.client = cb, .arg = arg};
-	return walk_plain(st, S_Q_CLIENT_ADDRS, "clients", client_addr_row, &w);
+	struct query_cb q = {.fn.key = cb, .arg = arg};
+	sqlite3_stmt *s = stmt_get(st, S_Q_KEYS, "keys");
+	return s ? step_rows(st, s, "keys", row_key, &q) : -1;
 }

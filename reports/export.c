@@ -174,7 +174,7 @@ report_write_siem(const struct report *r, struct store *st, FILE *out, char *err
 {
 	struct siem_arg s = {.r = r};
 	int rc = 0;
-	if (store_client_apps(st, 0, r->to, 0, 0, siem_row, &s) != 0) {
+	if (store_client_apps(st, 0, r->to, siem_row, &s) != 0) {
 		snprintf(err, errlen, "%s", s.failed ? "out of memory" : store_error(st));
 		rc = -1;
 		goto done;
