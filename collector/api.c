@@ -731,20 +731,6 @@ app_row(void *arg, const struct store_app_row *r)
 }
 
 static int
-covers(const struct catalog_entry *e, const sig_db *sigs, const char *category)
-{
-	if (e->covers && e->covers[0]) {
-		for (const char *const *c = e->covers; *c; c++)
-			if (strcmp(*c, category) == 0)
-				return 1;
-		return 0;
-	}
-	/* no list: a sanctioned app covers its own category (CATALOG.md) */
-	const struct sig_app *a = sig_db_find_app(sigs, e->app);
-	return a && a->category && strcmp(a->category, category) == 0;
-}
-
-static int
 category_row(void *arg, const struct store_category_row *r)
 {
 	struct rows *rows = arg;
@@ -758,7 +744,7 @@ category_row(void *arg, const struct store_category_row *r)
 	}
 	for (size_t i = 0; r->category && i < catalog_count(rows->k->cat); i++) {
 		const struct catalog_entry *e = catalog_entry_at(rows->k->cat, i);
-		if (e->status == CATALOG_SANCTIONED && covers(e, rows->k->sigs, r->category))
+		if (catalog_covers(e, rows->k->sigs, r->category))
 			json_array_append_new(sanctioned, jstr(e->app));
 	}
 	json_object_set_new(o, "category", jstr(r->category));
