@@ -126,7 +126,7 @@ struct pair {
 };
 
 struct priv {
-	struct strmap clients, apps, cats, strings;
+	struct strmap apps, strings;
 	struct pair *pairs;
 	size_t npairs, cap;
 	uint64_t *daybits; /* cap * nwords: pair i's days at i * nwords */
@@ -203,8 +203,8 @@ pairtab_get(struct pairtab *t, uint32_t a, uint32_t b, size_t next, int *added)
 /* What a stored key means here. */
 struct keyinfo {
 	const char *slug;     /* interned in priv.strings; NULL: no app */
+	long slug_idx;        /* its index there; -1 */
 	const char *category; /* the store's (interned) */
-	long app;             /* index in priv.apps once used this period; -1 */
 	long domain;          /* index in build.domains: a name of no app; -1 */
 	long host;            /* index of the name in priv.strings; -1 */
 	long net;             /* index in build.nets; -1 when unknown */
@@ -268,6 +268,8 @@ struct build {
 	struct priv *p;
 	struct keyinfo *keys; /* by key id */
 	size_t nkeys;
+	long *slug_app;       /* by slug index: the app's index, -1 until used */
+	size_t nslug_app;
 	struct pairtab tab;
 	struct idset seen;
 	struct strmap domains;	 /* unknown domains by name */
@@ -340,7 +342,7 @@ key_row(void *arg, const struct store_key_row *k)
 		if (!nk)
 			return fail(b, "out of memory");
 		for (size_t i = b->nkeys; i < n; i++)
-			nk[i] = (struct keyinfo){NULL, NULL, -1, -1, -1, -1, 0};
+			nk[i] = (struct keyinfo){NULL, -1, NULL, -1, -1, -1, 0};
 		b->keys = nk;
 		b->nkeys = n;
 	}
@@ -351,6 +353,7 @@ key_row(void *arg, const struct store_key_row *k)
 		if (si < 0 || ci < -1)
 			return fail(b, "out of memory");
 		ki->slug = p->strings.names[si];
+		ki->slug_idx = si;
 		ki->category = ci >= 0 ? p->strings.names[ci] : NULL;
 	} else if (k->domain && !k->untracked) {
 		int added;
@@ -450,7 +453,8 @@ period_usage(void *arg, const struct store_usage_row *u)
 		return domain_usage(b, ki, u);
 	if (!ki->slug)
 		return 0;
-	if (ki->app < 0) {
+	long *app = &b->slug_app[ki->slug_idx];
+	if (*app < 0) {
 		int added;
 		long a = strmap_get(&p->apps, ki->slug, 1, &added);
 		if (a < 0)
@@ -466,13 +470,10 @@ period_usage(void *arg, const struct store_usage_row *u)
 			}
 			p->app_category[a] = ki->category;
 		}
-		/* every key of this slug shares the index */
-		for (size_t i = 0; i < b->nkeys; i++)
-			if (b->keys[i].slug == ki->slug)
-				b->keys[i].app = a;
+		*app = a;
 	}
 	int added;
-	long idx = pairtab_get(&b->tab, (uint32_t)u->client_id, (uint32_t)ki->app, p->npairs,
+	long idx = pairtab_get(&b->tab, (uint32_t)u->client_id, (uint32_t)*app, p->npairs,
 			       &added);
 	if (idx < 0)
 		return fail(b, "out of memory");
@@ -493,7 +494,7 @@ period_usage(void *arg, const struct store_usage_row *u)
 		memset(pr, 0, sizeof(*pr));
 		memset(&p->daybits[(size_t)idx * p->nwords], 0, p->nwords * sizeof(uint64_t));
 		pr->client = (uint32_t)u->client_id;
-		pr->app = (uint32_t)ki->app;
+		pr->app = (uint32_t)*app;
 		pr->first_seen = u->first_seen;
 		pr->last_seen = u->last_seen;
 	}
@@ -657,12 +658,12 @@ prev_usage(void *arg, const struct store_usage_row *u)
 	const struct keyinfo *ki = key_of(b, u->key_id);
 	if (!ki || !ki->slug || u->client_id < 0 || u->client_id > UINT32_MAX)
 		return 0;
-	long si = strmap_get(&b->p->strings, ki->slug, 0, NULL);
 	int added;
-	long idx = pairtab_get(&pa->tab, (uint32_t)u->client_id, (uint32_t)si, pa->n, &added);
+	long idx = pairtab_get(&pa->tab, (uint32_t)u->client_id, (uint32_t)ki->slug_idx, pa->n,
+			       &added);
 	if (idx < 0)
 		return fail(b, "out of memory");
-	long a = ki->app; /* set when used this period */
+	long a = b->slug_app[ki->slug_idx]; /* set when used this period */
 	if (added) {
 		if (pa->n == pa->cap) {
 			size_t cap = pa->cap ? pa->cap * 2 : 4096;
@@ -809,22 +810,6 @@ cmp_category(const void *x, const void *y)
 	return strcmp(a->category, b->category);
 }
 
-static void
-human_bytes(uint64_t v, char *out, size_t len)
-{
-	static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
-	double d = (double)v;
-	int u = 0;
-	while (d >= 1000 && u < 5) {
-		d /= 1000;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, len, "%llu B", (unsigned long long)v);
-	else
-		snprintf(out, len, "%.1f %s", d, units[u]);
-}
-
 /* "ChatGPT 80, Claude 30, Gemini 20" for up to three apps of a category
  * used elsewhere. */
 static void
@@ -907,11 +892,11 @@ static void
 gap_text(const struct report *r, struct report_gap *g)
 {
 	const struct report_category *c = &r->categories[g->category];
-	char top[256], alt[256], up[32];
+	char top[256], alt[256], up[REPORT_BYTES_LEN];
 	switch (g->verdict) {
 	case VERDICT_OFFER:
 		top_elsewhere(r, c, top, sizeof(top));
-		human_bytes(c->elsewhere_bytes_up, up, sizeof(up));
+		report_format_bytes(c->elsewhere_bytes_up, up);
 		textf(g->text, sizeof(g->text),
 			 "No sanctioned service covers %s, yet %llu people used apps outside "
 			 "the catalog for it (%s), sending %s. Offer a service for it.",
@@ -946,7 +931,7 @@ gap_text(const struct report *r, struct report_gap *g)
 	case VERDICT_MOVE_OFF: {
 		const struct report_app *a = &r->apps[g->app];
 		alternatives_text(r, a, c, alt, sizeof(alt));
-		human_bytes(a->bytes_up, up, sizeof(up));
+		report_format_bytes(a->bytes_up, up);
 		if (a->status == CATALOG_BANNED)
 			textf(g->text, sizeof(g->text),
 			      "%s is banned and was used by %llu people, who sent it %s. "
@@ -968,24 +953,25 @@ gap_text(const struct report *r, struct report_gap *g)
 	}
 }
 
-static void
-rank_gaps(struct report *r, size_t *gap_cap)
+/* The gaps, ranked; -1 when out of memory. */
+static int
+rank_gaps(struct report *r)
 {
 	const struct report_options *o = &r->opt;
-	(void)gap_cap;
+	size_t cap = 0;
 	for (size_t ci = 0; ci < r->n_categories; ci++) {
 		struct report_category *c = &r->categories[ci];
 		double risk = c->risk_mean > 0 ? c->risk_mean : 0;
 		if (c->elsewhere_users < o->min_users)
 			continue;
 		if (c->n_sanctioned == 0) {
-			if (gap_add(r, gap_cap, VERDICT_OFFER, ci, -1,
+			if (gap_add(r, &cap, VERDICT_OFFER, ci, -1,
 				    (double)c->elsewhere_users * (1 + risk / 100)) < 0)
-				return;
+				return -1;
 		} else if (c->elsewhere_users * 100 >= (uint64_t)o->bypass_percent * c->users) {
-			if (gap_add(r, gap_cap, VERDICT_IMPROVE, ci, -1,
+			if (gap_add(r, &cap, VERDICT_IMPROVE, ci, -1,
 				    (double)c->elsewhere_users * (1 + risk / 100)) < 0)
-				return;
+				return -1;
 		}
 	}
 	for (size_t ai = 0; ai < r->n_apps; ai++) {
@@ -996,22 +982,22 @@ rank_gaps(struct report *r, size_t *gap_cap)
 		struct report_category *c = &r->categories[ci];
 		double risk = a->risk.score;
 		if (a->status == CATALOG_BANNED) {
-			if (gap_add(r, gap_cap, VERDICT_MOVE_OFF, (size_t)ci, (long)ai,
+			if (gap_add(r, &cap, VERDICT_MOVE_OFF, (size_t)ci, (long)ai,
 				    2 * (double)a->users * (1 + risk / 100)) < 0)
-				return;
+				return -1;
 		} else if (a->risk.score >= o->risky_score) {
 			int somewhere_to_go = c->n_sanctioned > 0 ||
 					      (a->alternatives && a->alternatives[0]);
 			if (a->status != CATALOG_TOLERATED && somewhere_to_go &&
 			    a->users >= o->min_users &&
-			    gap_add(r, gap_cap, VERDICT_MOVE_OFF, (size_t)ci, (long)ai,
+			    gap_add(r, &cap, VERDICT_MOVE_OFF, (size_t)ci, (long)ai,
 				    (double)a->users * (1 + risk / 100)) < 0)
-				return;
+				return -1;
 		} else if (a->users >= o->min_users &&
 			   a->users * 100 >= (uint64_t)o->adoption_percent * c->users) {
-			if (gap_add(r, gap_cap, VERDICT_SANCTION, (size_t)ci, (long)ai,
+			if (gap_add(r, &cap, VERDICT_SANCTION, (size_t)ci, (long)ai,
 				    (double)a->users * (1 - risk / 100)) < 0)
-				return;
+				return -1;
 		}
 	}
 	sort_n(r->gaps, r->n_gaps, sizeof(*r->gaps), cmp_gap);
@@ -1026,6 +1012,7 @@ rank_gaps(struct report *r, size_t *gap_cap)
 		}
 		gap_text(r, g);
 	}
+	return 0;
 }
 
 /* Categories, with the per-client set logic: for each client, which
@@ -1239,6 +1226,7 @@ static void
 build_free(struct build *b, struct prev_arg *pa)
 {
 	free(b->keys);
+	free(b->slug_app);
 	free(b->tab.s);
 	free(b->seen.w);
 	strmap_free(&b->domains);
@@ -1281,7 +1269,6 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 		snprintf(err, errlen, "the period is empty or not set (from must be before to)");
 		goto failed;
 	}
-	hash_key_random(&p->clients.key);
 	hash_key_random(&p->apps.key);
 	hash_key_random(&p->strings.key);
 	hash_key_random(&b.tab.key);
@@ -1305,8 +1292,21 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 	r->npoints = (p->ndays + per - 1) / per;
 
 	/* what each stored key is, then one pass over the period's rows */
-	if (store_keys(st, key_row, &b) != 0 ||
-	    store_usage_walk(st, r->from, r->to, period_usage, &b) != 0) {
+	if (store_keys(st, key_row, &b) != 0) {
+		if (!p->failed)
+			snprintf(err, errlen, "reading usage: %s", store_error(st));
+		goto failed;
+	}
+	/* the walks intern no more strings: one slot per string known now */
+	b.slug_app = malloc((p->strings.n ? p->strings.n : 1) * sizeof(*b.slug_app));
+	if (!b.slug_app) {
+		snprintf(err, errlen, "out of memory");
+		goto failed;
+	}
+	b.nslug_app = p->strings.n;
+	for (size_t i = 0; i < b.nslug_app; i++)
+		b.slug_app[i] = -1;
+	if (store_usage_walk(st, r->from, r->to, period_usage, &b) != 0) {
 		if (!p->failed)
 			snprintf(err, errlen, "reading usage: %s", store_error(st));
 		goto failed;
@@ -1393,9 +1393,9 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 		}
 		for (size_t k = 0; k < p->npairs; k++)
 			p->pairs[k].app = (uint32_t)where[p->pairs[k].app];
-		for (size_t k = 0; k < b.nkeys; k++)
-			if (b.keys[k].app >= 0)
-				b.keys[k].app = (long)where[b.keys[k].app];
+		for (size_t k = 0; k < b.nslug_app; k++)
+			if (b.slug_app[k] >= 0)
+				b.slug_app[k] = (long)where[b.slug_app[k]];
 		/* the slug map must now give the new index: rebuild it */
 		struct strmap fresh = {0};
 		fresh.key = p->apps.key;
@@ -1469,9 +1469,9 @@ report_build(struct store *st, const struct report_options *opt_in, char *err, s
 		goto failed;
 	}
 
-	{
-		size_t gap_cap = 0;
-		rank_gaps(r, &gap_cap);
+	if (rank_gaps(r) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto failed;
 	}
 	/* gaps point at categories by index: follow the sort */
 	for (size_t g = 0; g < r->n_gaps; g++)
@@ -1495,9 +1495,7 @@ report_free(struct report *r)
 		return;
 	struct priv *p = r->priv;
 	if (p) {
-		strmap_free(&p->clients);
 		strmap_free(&p->apps);
-		strmap_free(&p->cats);
 		strmap_free(&p->strings);
 		free(p->pairs);
 		free(p->daybits);

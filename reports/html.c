@@ -189,31 +189,6 @@ fmt_count(uint64_t v, char *buf)
 	return buf;
 }
 
-/* 1.23 MB: decimal units, three significant digits. */
-static const char *
-fmt_bytes(uint64_t v, char *buf)
-{
-	static const char *const units[] = { "B", "kB", "MB", "GB", "TB", "PB", "EB" };
-	double d = (double)v;
-	int u = 0;
-
-	if (v < 1000) {
-		snprintf(buf, NUM_LEN, "%" PRIu64 " B", v);
-		return buf;
-	}
-	while (d >= 999.5 && u < 6) {
-		d /= 1000.0;
-		u++;
-	}
-	if (d < 9.995)
-		snprintf(buf, NUM_LEN, "%.2f %s", d, units[u]);
-	else if (d < 99.95)
-		snprintf(buf, NUM_LEN, "%.1f %s", d, units[u]);
-	else
-		snprintf(buf, NUM_LEN, "%.0f %s", d, units[u]);
-	return buf;
-}
-
 /* A share in whole percent; "<1%" for a share that rounds to nothing. */
 static const char *
 fmt_pct(uint64_t part, uint64_t whole, char *buf)
@@ -471,7 +446,7 @@ td_bytes(struct hw *w, uint64_t v)
 {
 	char h[NUM_LEN], exact[NUM_LEN];
 	F(w, "<td class=\"n\" data-value=\"%" PRIu64 "\" title=\"%s bytes\">%s</td>", v,
-	  fmt_count(v, exact), fmt_bytes(v, h));
+	  fmt_count(v, exact), report_format_bytes(v, h));
 }
 
 static void
@@ -982,10 +957,10 @@ summary_section(struct hw *w)
 	     "apps</span><span class=\"v\" data-value=\"%" PRIu64 "\" title=\"%s bytes\">%s</span>"
 	     "<span class=\"s\">",
 	  r->unsanctioned_bytes_up, fmt_count(r->unsanctioned_bytes_up, a),
-	  fmt_bytes(r->unsanctioned_bytes_up, b));
+	  report_format_bytes(r->unsanctioned_bytes_up, b));
 	F(w, "%s of all data sent (<span title=\"%s bytes\">%s</span>)</span></div>",
 	  fmt_pct(r->unsanctioned_bytes_up, r->bytes_up, a), fmt_count(r->bytes_up, b),
-	  fmt_bytes(r->bytes_up, c));
+	  report_format_bytes(r->bytes_up, c));
 	F(w, "<div class=\"kpi\" id=\"kpi-apps\"><span class=\"k\">Apps in use</span>"
 	     "<span class=\"v\" data-value=\"%zu\">%s</span><span class=\"s\">%zu new in this "
 	     "period; %zu unknown domains</span></div>",
@@ -1735,13 +1710,13 @@ app_page(struct hw *w, const char *slug)
 	S(w, "</span></div>");
 	F(w, "<div class=\"kpi\" id=\"kpi-app-up\"><span class=\"k\">Uploaded</span><span class=\"v\" "
 	     "data-value=\"%" PRIu64 "\" title=\"%s bytes\">%s</span>",
-	  app->bytes_up, fmt_count(app->bytes_up, a), fmt_bytes(app->bytes_up, b));
+	  app->bytes_up, fmt_count(app->bytes_up, a), report_format_bytes(app->bytes_up, b));
 	F(w, "<span class=\"s\">%s of its traffic; previous period ", fmt_pct(app->bytes_up, app->bytes_up + app->bytes_down, a));
 	F(w, "<span title=\"%s bytes\">%s</span></span></div>", fmt_count(app->prev_bytes_up, a),
-	  fmt_bytes(app->prev_bytes_up, b));
+	  report_format_bytes(app->prev_bytes_up, b));
 	F(w, "<div class=\"kpi\" id=\"kpi-app-down\"><span class=\"k\">Downloaded</span><span class=\"v\" "
 	     "data-value=\"%" PRIu64 "\" title=\"%s bytes\">%s</span>",
-	  app->bytes_down, fmt_count(app->bytes_down, a), fmt_bytes(app->bytes_down, b));
+	  app->bytes_down, fmt_count(app->bytes_down, a), report_format_bytes(app->bytes_down, b));
 	F(w, "<span class=\"s\">%s flows</span></div>", fmt_count(app->flows, a));
 	F(w, "<div class=\"kpi\" id=\"kpi-app-risk\"><span class=\"k\">Risk</span><span class=\"v\" "
 	     "data-value=\"%d\"><span class=\"risk %s\">%d</span></span><span class=\"s\">out of 100; "

@@ -4,6 +4,7 @@
  * computed: no figure is derived here.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,31 @@ report_ranking_text(const struct report *r, struct sbuf *out)
 		  o->bypass_percent, o->risky_score, o->risky_score, o->adoption_percent,
 		  o->min_users);
 	return out->data ? out->data : "";
+}
+
+/* 1.23 MB: decimal units, three significant digits. */
+const char *
+report_format_bytes(uint64_t v, char *buf)
+{
+	static const char *const units[] = { "B", "kB", "MB", "GB", "TB", "PB", "EB" };
+	double d = (double)v;
+	int u = 0;
+
+	if (v < 1000) {
+		snprintf(buf, REPORT_BYTES_LEN, "%" PRIu64 " B", v);
+		return buf;
+	}
+	while (d >= 999.5 && u < 6) {
+		d /= 1000.0;
+		u++;
+	}
+	if (d < 9.995)
+		snprintf(buf, REPORT_BYTES_LEN, "%.2f %s", d, units[u]);
+	else if (d < 99.95)
+		snprintf(buf, REPORT_BYTES_LEN, "%.1f %s", d, units[u]);
+	else
+		snprintf(buf, REPORT_BYTES_LEN, "%.0f %s", d, units[u]);
+	return buf;
 }
 
 static const char *const table_names[REPORT_TABLE_COUNT] = {

@@ -157,6 +157,12 @@ const char *report_verdict_name(enum report_verdict v);
  * report itself. */
 const char *report_ranking_text(const struct report *r, struct sbuf *out);
 
+/* "1.23 MB": decimal units, three significant digits, into buf (at least
+ * REPORT_BYTES_LEN bytes); returns buf. The sentences of the gaps and the
+ * HTML show bytes this way. */
+#define REPORT_BYTES_LEN 40
+const char *report_format_bytes(uint64_t v, char *buf);
+
 /* The index of an app in r->apps, or -1. */
 long report_find_app(const struct report *r, const char *slug);
 
