@@ -20,7 +20,7 @@ reader_token=$("$COLLECTOR" token create --db "$db" --reader tests | tail -1)
 "$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$T/sigs" \
 	--catalog "$T/catalog.yaml" 2> "$T/collector.log" &
 cpid=$!
-for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.05; done
+wait_healthz "$url"
 
 # A month (March 2026): 7 people use boardly (unknown), 12 use Slack.
 "$PYTHON" - "$url" "$agent_token" > "$T/sent.txt" <<'PY' || fail "posting the month failed"

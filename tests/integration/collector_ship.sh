@@ -28,11 +28,7 @@ start_collector() {
 	"$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$SIGS" \
 		2>> "$T/collector.log" &
 	cpid=$!
-	for _ in $(seq 100); do
-		curl -sf "$url/healthz" >/dev/null && return 0
-		sleep 0.05
-	done
-	fail "collector did not come up: $(tail -3 "$T/collector.log")"
+	wait_healthz "$url" || fail "collector did not come up: $(tail -3 "$T/collector.log")"
 }
 
 # totals FILE...: "flows packets bytes_up bytes_down" summed over JSON-lines files

@@ -27,7 +27,7 @@ start() {
 	"$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$T/sigs" \
 		2>> "$T/collector.log" &
 	cpid=$!
-	for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.05; done
+	wait_healthz "$url"
 }
 lookup() {
 	"$AGENT" --collector "$url" --token-file "$T/token" --spool "$T/spool" \

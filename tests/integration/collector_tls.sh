@@ -25,10 +25,7 @@ port=$((30000 + RANDOM % 20000))
 "$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --tls-cert "$T/cert.pem" \
 	--tls-key "$T/key.pem" 2> "$T/collector.log" &
 cpid=$!
-for _ in $(seq 100); do
-	curl -sf --cacert "$T/ca.pem" "https://127.0.0.1:$port/healthz" >/dev/null && break
-	sleep 0.05
-done
+wait_healthz "https://127.0.0.1:$port" --cacert "$T/ca.pem"
 "$PYTHON" "$SOURCE_DIR/tests/gen/shadowgen.py" --scenario basic --seed 4 --pcap "$T/s.pcap" \
 	--truth "$T/s.json" >/dev/null
 

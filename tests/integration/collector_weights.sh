@@ -29,8 +29,7 @@ reader=$("$COLLECTOR" token create --db "$db" --reader r | tail -1)
 "$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$SIGS" \
 	--risk-weights "$T/weights.yaml" 2> "$T/collector.log" &
 cpid=$!
-for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.05; done
-curl -sf "$url/healthz" >/dev/null || { fail "collector did not start: $(tail -2 "$T/collector.log")"; finish; }
+wait_healthz "$url" || { fail "collector did not start: $(tail -2 "$T/collector.log")"; finish; }
 "$AGENT" -q -r "$T/basic.pcap" -o /dev/null --signatures "$SIGS" --collector "$url" \
 	--token-file "$T/agent.token" --spool "$T/spool" 2> "$T/agent.log" || fail "agent: $(tail -1 "$T/agent.log")"
 

@@ -24,6 +24,18 @@ skip() {
 	exit 77
 }
 
+# Waits up to 5 s for the collector at URL to answer /healthz; curl options
+# (--cacert FILE) may follow URL. 0 once it answers, 1 if it never did.
+wait_healthz() {
+	local url=$1
+	shift
+	for _ in $(seq 100); do
+		curl -sf "$@" "$url/healthz" >/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 finish() {
 	if [ "$failures" -ne 0 ]; then
 		echo "$failures failure(s)"

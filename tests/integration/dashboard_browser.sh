@@ -34,11 +34,7 @@ chmod 600 "$T/agent.token" "$T/reader.token"
 "$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$SIGS" \
 	--catalog "$SIGS/catalog.example.yaml" 2> "$T/collector.log" &
 cpid=$!
-for _ in $(seq 100); do
-	curl -sf "$url/healthz" >/dev/null && break
-	sleep 0.05
-done
-curl -sf "$url/healthz" >/dev/null || { fail "collector did not come up: $(tail -3 "$T/collector.log")"; finish; }
+wait_healthz "$url" || { fail "collector did not come up: $(tail -3 "$T/collector.log")"; finish; }
 
 # a few days of the last month, and one day of the month before (the
 # previous period of the default range), relative to today so that the
@@ -132,10 +128,7 @@ if command -v openssl >/dev/null; then
 	"$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$SIGS" \
 		--tls-cert "$T/cert.pem" --tls-key "$T/key.pem" 2>> "$T/collector.log" &
 	cpid=$!
-	for _ in $(seq 100); do
-		curl -sf --cacert "$T/cert.pem" "https://127.0.0.1:$port/healthz" >/dev/null && break
-		sleep 0.05
-	done
+	wait_healthz "https://127.0.0.1:$port" --cacert "$T/cert.pem"
 	cookie=$(curl -s --cacert "$T/cert.pem" -D - -o /dev/null -X POST \
 		-H 'Content-Type: application/x-www-form-urlencoded' \
 		--data "token=$(cat "$T/tls.token")" "https://127.0.0.1:$port/dashboard/login" |

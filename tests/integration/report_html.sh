@@ -27,10 +27,7 @@ chmod 600 "$T/agent.token"
 "$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$SIGS" \
 	--catalog "$SIGS/catalog.example.yaml" 2> "$T/collector.log" &
 cpid=$!
-for _ in $(seq 100); do
-	curl -sf "$url/healthz" >/dev/null && break
-	sleep 0.05
-done
+wait_healthz "$url"
 for s in 1 2 3; do
 	"$PYTHON" "$SOURCE_DIR/tests/gen/shadowgen.py" --scenario basic --seed "$s" \
 		--start "2026-03-0$((s * 2))T09:00:00Z" --pcap "$T/s$s.pcap" --truth "$T/s$s.json" \

@@ -35,7 +35,7 @@ done
 "$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --signatures "$SIGS" \
 	--catalog "$catalog" 2> "$T/collector.log" &
 cpid=$!
-for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.05; done
+wait_healthz "$url"
 
 pids=()
 for site in 1 2; do
