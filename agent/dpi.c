@@ -68,21 +68,102 @@ dpi_intern(struct dpi *d, ndpi_protocol p)
 	return 0;
 }
 
+static struct ndpi_detection_module_struct *
+module_new(void)
+{
+	pthread_mutex_lock(&dpi_setup_lock);
+	struct ndpi_detection_module_struct *m = ndpi_init_detection_module(ndpi_no_prefs);
+	if (m) {
+		NDPI_PROTOCOL_BITMASK all;
+		NDPI_BITMASK_SET_ALL(all);
+		ndpi_set_protocol_detection_bitmask2(m, &all);
+		ndpi_finalize_initialization(m);
+	}
+	pthread_mutex_unlock(&dpi_setup_lock);
+	return m;
+}
+
+static void
+module_free(struct ndpi_detection_module_struct *m)
+{
+	pthread_mutex_lock(&dpi_setup_lock);
+	ndpi_exit_detection_module(m);
+	pthread_mutex_unlock(&dpi_setup_lock);
+}
+
+/* Modules made ahead by dpi_prepare's thread, taken in order by dpi_new. */
+#define PREPARE_MAX 64
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t made_one;
+	pthread_t thread;
+	int running;
+	unsigned want, made, taken;
+	struct ndpi_detection_module_struct *mods[PREPARE_MAX];
+} prep = { .mu = PTHREAD_MUTEX_INITIALIZER, .made_one = PTHREAD_COND_INITIALIZER };
+
+static void *
+prepare_main(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < prep.want; i++) {
+		struct ndpi_detection_module_struct *m = module_new();
+		pthread_mutex_lock(&prep.mu);
+		prep.mods[prep.made++] = m; /* NULL: dpi_new tries again itself */
+		pthread_cond_broadcast(&prep.made_one);
+		pthread_mutex_unlock(&prep.mu);
+	}
+	return NULL;
+}
+
+void
+dpi_prepare(unsigned n)
+{
+	if (prep.running || n == 0)
+		return;
+	prep.want = n < PREPARE_MAX ? n : PREPARE_MAX;
+	prep.made = prep.taken = 0;
+	if (pthread_create(&prep.thread, NULL, prepare_main, NULL) == 0)
+		prep.running = 1;
+}
+
+void
+dpi_prepare_end(void)
+{
+	if (!prep.running)
+		return;
+	pthread_join(prep.thread, NULL);
+	prep.running = 0;
+	for (unsigned i = prep.taken; i < prep.made; i++)
+		if (prep.mods[i])
+			module_free(prep.mods[i]);
+	prep.made = prep.taken = prep.want = 0;
+}
+
+static struct ndpi_detection_module_struct *
+module_take(void)
+{
+	struct ndpi_detection_module_struct *m = NULL;
+	int had = 0;
+
+	pthread_mutex_lock(&prep.mu);
+	if (prep.running && prep.taken < prep.want) {
+		while (prep.made <= prep.taken)
+			pthread_cond_wait(&prep.made_one, &prep.mu);
+		m = prep.mods[prep.taken++];
+		had = 1;
+	}
+	pthread_mutex_unlock(&prep.mu);
+	return had && m ? m : module_new();
+}
+
 struct dpi *
 dpi_new(void)
 {
 	struct dpi *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
-	pthread_mutex_lock(&dpi_setup_lock);
-	d->mod = ndpi_init_detection_module(ndpi_no_prefs);
-	if (d->mod) {
-		NDPI_PROTOCOL_BITMASK all;
-		NDPI_BITMASK_SET_ALL(all);
-		ndpi_set_protocol_detection_bitmask2(d->mod, &all);
-		ndpi_finalize_initialization(d->mod);
-	}
-	pthread_mutex_unlock(&dpi_setup_lock);
+	d->mod = module_take();
 	if (!d->mod) {
 		free(d);
 		return NULL;
@@ -100,11 +181,8 @@ dpi_free(struct dpi *d)
 {
 	if (!d)
 		return;
-	if (d->mod) {
-		pthread_mutex_lock(&dpi_setup_lock);
-		ndpi_exit_detection_module(d->mod);
-		pthread_mutex_unlock(&dpi_setup_lock);
-	}
+	if (d->mod)
+		module_free(d->mod);
 	for (unsigned i = 0; i <= d->n_names; i++)
 		free(d->names[i]);
 	free(d);
@@ -308,11 +386,15 @@ feeds_ndpi_cache(uint16_t app)
 
 int
 dpi_verdict_by_name(struct dpi *d, struct dpi_flow *f, const char *name,
-		    enum dpi_name_kind kind)
+		    enum dpi_name_kind kind, int sig_known)
 {
 	uint16_t carrier = carrier_of(kind);
 	uint16_t app = host_rule(d, name);
 	if (feeds_ndpi_cache(app))
+		return 0;
+	/* A name nobody knows: nDPI may still learn from the payload (DoH
+	 * behind an unknown name, a certificate's names). */
+	if (!sig_known && (app == NDPI_PROTOCOL_UNKNOWN || is_carrier(app)))
 		return 0;
 	/* no host rule: the server's address, as nDPI itself would fall back
 	 * to ("TLS.Cloudflare"); known once nDPI saw the handshake */

@@ -39,6 +39,16 @@ struct dpi_verdict {
 	uint8_t is_dns_like;         /* DNS/mDNS/LLMNR/NetBIOS: names in it are queries */
 };
 
+/*
+ * Starts making n nDPI modules in a thread of its own, one after another,
+ * for the next n dpi_new calls: each takes some 15 ms to build (nDPI's host
+ * automata and address trees), time the agent can spend loading its
+ * signatures meanwhile. dpi_prepare_end joins that thread and frees what
+ * was not taken; call it once no dpi_new can come any more.
+ */
+void dpi_prepare(unsigned n);
+void dpi_prepare_end(void);
+
 /* NULL when nDPI cannot be initialised. */
 struct dpi *dpi_new(void);
 void dpi_free(struct dpi *d);
@@ -65,14 +75,17 @@ int dpi_has_app(struct dpi_flow *f);
  * Settles the verdict from a name the agent read from the flow's first
  * client payload (kind TLS, QUIC or HTTP), without nDPI seeing that
  * payload: the carrier the parser recognised, with nDPI's host rules on
- * the name for the application ("TLS.Google"). For flows whose name the
- * signatures know, where nDPI's verdict cannot change the app; it spares
- * the ClientHello dissection (JA3 and all), the costliest part of nDPI.
- * Returns 0, settling nothing, for names whose payload nDPI learns from
- * (it names later media flows of the same client by them).
+ * the name for the application ("TLS.Google"). It spares the ClientHello
+ * dissection (JA3 and all), the costliest part of nDPI. Taken when the
+ * signatures know the name (sig_known), where nDPI's verdict cannot change
+ * the app, or when nDPI's host rules name an application for it, which is
+ * what nDPI would conclude from that payload. Returns 0, settling nothing,
+ * for other names (nDPI may learn more from their payload: DoH, a
+ * certificate) and for names whose payload nDPI learns from (it names
+ * later media flows of the same client by them).
  */
 int dpi_verdict_by_name(struct dpi *d, struct dpi_flow *f, const char *name,
-			enum dpi_name_kind kind);
+			enum dpi_name_kind kind, int sig_known);
 
 /*
  * Ends detection: nDPI's verdict, guessed from ports and addresses when

@@ -1013,18 +1013,19 @@ detect_packet(struct engine *e, struct flow *f, const struct pkt *p, int up)
 			udp_client_payload(d, p);
 		else
 			d->naming_done = 1;
-		/* The name the signatures know fixes the app whatever nDPI
-		 * would say of this payload (docs/agent.md, "Which wins"):
-		 * nDPI is not shown it. */
+		/* A name the signatures know fixes the app whatever nDPI
+		 * would say of this payload (docs/agent.md, "Which wins"),
+		 * and one nDPI's host rules know gets nDPI's verdict without
+		 * the dissection: nDPI is not shown the payload. */
 		if (d->naming_done && d->dpi && !d->dpi_done && d->name[0] &&
-		    d->name_source <= NAME_SRC_HTTP &&
-		    sig_match_name(e->sigs, d->name, NULL)) {
+		    d->name_source <= NAME_SRC_HTTP) {
 			static const uint8_t kinds[] = {
 				[NAME_SRC_SNI] = DPI_NAME_TLS, [NAME_SRC_QUIC] = DPI_NAME_QUIC,
 				[NAME_SRC_HTTP] = DPI_NAME_HTTP,
 			};
 			if (dpi_verdict_by_name(e->dpi, d->dpi, d->name,
-						(enum dpi_name_kind)kinds[d->name_source]))
+						(enum dpi_name_kind)kinds[d->name_source],
+						sig_match_name(e->sigs, d->name, NULL) != NULL))
 				d->dpi_done = 1;
 		}
 	}

@@ -28,6 +28,7 @@
 
 #include "capfile.h"
 #include "decode.h"
+#include "dpi.h"
 #include "engine.h"
 #include "geo.h"
 #include "ship.h"
@@ -1039,6 +1040,8 @@ main(int argc, char **argv)
 					  s.signatures_local);
 		goto out;
 	}
+	if (!lookup && !check_only && (s.read_file || s.interface))
+		dpi_prepare(threads_wanted(&s)); /* while the signatures load */
 	if (domain_init() < 0) {
 		log_error("cannot load the public suffix list (libpsl)");
 		rc = EXIT_INPUT;
@@ -1142,6 +1145,7 @@ main(int argc, char **argv)
 	}
 	rc = run_capture(&s, sigs, geodb, shipping ? &shipcfg : NULL);
 out:
+	dpi_prepare_end();
 	if (curl_ready)
 		ship_global_cleanup();
 	if (token) {
