@@ -37,6 +37,21 @@ char *
 addr_format(const struct sm_addr *a, char *buf, size_t len)
 {
 	const char *r;
+	if (addr_is_v4(a) && len >= 16) {
+		/* by hand: inet_ntop goes through sprintf, and the agent writes
+		 * an address in every summary */
+		char *o = buf;
+		for (int i = 12; i < 16; i++) {
+			unsigned v = a->b[i];
+			if (v >= 100)
+				*o++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*o++ = (char)('0' + v / 10 % 10);
+			*o++ = (char)('0' + v % 10);
+			*o++ = i < 15 ? '.' : '\0';
+		}
+		return buf;
+	}
 	if (addr_is_v4(a))
 		r = inet_ntop(AF_INET, a->b + 12, buf, (socklen_t)len);
 	else

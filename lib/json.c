@@ -9,6 +9,14 @@
 #include "shadowmap/json.h"
 #include "shadowmap/utf8.h"
 
+/* Needs escaping or checking in a JSON string: quote, backslash, control
+ * characters, DEL and every non-ASCII byte (checked as UTF-8). */
+static inline int
+plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 int
 json_add_stringn(struct sbuf *sb, const char *s, size_t len)
 {
@@ -21,7 +29,14 @@ json_add_stringn(struct sbuf *sb, const char *s, size_t len)
 	sbuf_addc(sb, '"');
 	while (i < len) {
 		unsigned char c = p[i];
-		if (c == '"' || c == '\\') {
+		if (plain(c)) {
+			/* copy a run of plain ASCII at once: most strings are one */
+			size_t j = i + 1;
+			while (j < len && plain(p[j]))
+				j++;
+			sbuf_add(sb, p + i, j - i);
+			i = j;
+		} else if (c == '"' || c == '\\') {
 			char esc[2] = { '\\', (char)c };
 			sbuf_add(sb, esc, 2);
 			i++;
@@ -29,14 +44,6 @@ json_add_stringn(struct sbuf *sb, const char *s, size_t len)
 			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
 			sbuf_add(sb, esc, 6);
 			i++;
-		} else if (c < 0x80) {
-			/* copy a run of plain ASCII at once */
-			size_t j = i;
-			while (j < len && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' &&
-			       p[j] != '\\')
-				j++;
-			sbuf_add(sb, p + i, j - i);
-			i = j;
 		} else {
 			size_t n = utf8_seq_len(p + i, len - i);
 			if (n == 0) {
@@ -83,8 +90,23 @@ json_add_i64(struct sbuf *sb, int64_t v)
 int
 json_add_key(struct sbuf *sb, const char *key, int first)
 {
+	/* Keys are the program's own names: plain and short, written in one
+	 * piece (a summary has eighteen of them). */
+	char buf[64];
+	size_t n = 0;
 	if (!first)
-		sbuf_addc(sb, ',');
-	json_add_string(sb, key);
-	return sbuf_addc(sb, ':');
+		buf[n++] = ',';
+	buf[n++] = '"';
+	for (const char *k = key; *k; k++) {
+		if (n + 2 >= sizeof(buf) || !plain((unsigned char)*k)) {
+			if (!first)
+				sbuf_addc(sb, ',');
+			json_add_string(sb, key);
+			return sbuf_addc(sb, ':');
+		}
+		buf[n++] = *k;
+	}
+	buf[n++] = '"';
+	buf[n++] = ':';
+	return sbuf_add(sb, buf, n);
 }

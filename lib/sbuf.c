@@ -82,6 +82,11 @@ sbuf_addstr(struct sbuf *sb, const char *s)
 int
 sbuf_addc(struct sbuf *sb, char c)
 {
+	if (!sb->failed && sb->len + 2 <= sb->cap && sb->len < sb->max) {
+		sb->data[sb->len++] = c;
+		sb->data[sb->len] = '\0';
+		return 0;
+	}
 	return sbuf_add(sb, &c, 1);
 }
 

@@ -1,16 +1,20 @@
 /*
  * The summary encoder and what it rests on: JSON escaping of hostile
- * strings, RFC 3339 times, bucket alignment, the capped buffer.
+ * strings, keys, IPv4 addresses by hand, RFC 3339 times, bucket alignment,
+ * the capped buffer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include <cmocka.h>
 
+#include "shadowmap/addr.h"
 #include "shadowmap/json.h"
 #include "shadowmap/timefmt.h"
 #include "shadowmap/usage.h"
@@ -105,6 +109,50 @@ test_json_escaping(void **state)
 }
 
 static void
+test_json_keys(void **state)
+{
+	(void)state;
+	struct sbuf sb;
+	sbuf_init(&sb, 4096);
+	json_add_key(&sb, "first", 1);
+	json_add_key(&sb, "bytes_up", 0);
+	/* keys that are not plain, or too long for one piece, still come out
+	 * escaped and whole */
+	json_add_key(&sb, "a\"b", 0);
+	char longkey[100];
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	json_add_key(&sb, longkey, 0);
+	char want[256];
+	snprintf(want, sizeof(want), "\"first\":,\"bytes_up\":,\"a\\\"b\":,\"%s\":", longkey);
+	assert_string_equal(sb.data, want);
+	sbuf_free(&sb);
+}
+
+/* The agent formats IPv4 addresses by hand: it must agree with inet_ntop
+ * on every octet value. */
+static void
+test_addr_format_v4(void **state)
+{
+	(void)state;
+	char got[ADDR_STRLEN], want[INET_ADDRSTRLEN];
+	for (unsigned v = 0; v < 256; v++) {
+		uint8_t b[4] = { (uint8_t)v, (uint8_t)(255 - v), (uint8_t)(v % 10),
+				 (uint8_t)(v * 7) };
+		struct sm_addr a;
+		addr_from_v4(&a, b);
+		assert_non_null(inet_ntop(AF_INET, b, want, sizeof(want)));
+		assert_string_equal(addr_format(&a, got, sizeof(got)), want);
+	}
+	/* a buffer too small for any address gets the empty string */
+	struct sm_addr a;
+	uint8_t b[4] = { 192, 168, 100, 200 };
+	addr_from_v4(&a, b);
+	char small[8] = "x";
+	assert_string_equal(addr_format(&a, small, sizeof(small)), "");
+}
+
+static void
 test_time(void **state)
 {
 	(void)state;
@@ -164,6 +212,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record_json),
 		cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_json_keys),
+		cmocka_unit_test(test_addr_format_v4),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_sbuf_cap),
 	};
