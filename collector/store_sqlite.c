@@ -1175,6 +1175,9 @@ sigs_hash(const sig_db *sigs, char out[17])
 		fnv_add(&h, &(uint64_t){a->n_domains}, sizeof(uint64_t));
 		for (size_t j = 0; j < a->n_domains; j++)
 			fnv_add_str(&h, a->domains[j]);
+		fnv_add(&h, &(uint64_t){a->n_exclude_domains}, sizeof(uint64_t));
+		for (size_t j = 0; j < a->n_exclude_domains; j++)
+			fnv_add_str(&h, a->exclude_domains[j]);
 		fnv_add(&h, &(uint64_t){a->n_ndpi}, sizeof(uint64_t));
 		for (size_t j = 0; j < a->n_ndpi; j++)
 			fnv_add_str(&h, a->ndpi[j]);

@@ -284,12 +284,14 @@ sig_app_rec_free(struct sig_app_rec *rec)
 	free(rec->pub.vendor);
 	free(rec->pub.category);
 	free_strv(rec->pub.domains, rec->pub.n_domains);
+	free_strv(rec->pub.exclude_domains, rec->pub.n_exclude_domains);
 	free(rec->pub.ranges);
 	free_strv(rec->pub.ndpi, rec->pub.n_ndpi);
 	for (size_t i = 0; i < SIG_FACT_COUNT; i++)
 		sig_fact_clear(&rec->pub.risk[i]);
 	/* pub.file and the positions' files belong to the database's file list */
 	free(rec->domain_pos);
+	free(rec->exclude_pos);
 	free(rec->range_pos);
 	free(rec->ndpi_pos);
 	free(rec->notes);
@@ -762,8 +764,43 @@ finalize_categories(sig_db *db, char *err, size_t errlen)
 	return rc;
 }
 
-/* Builds a name -> app table over one list of every app (domains or nDPI
- * names); a name in two apps is an error that points at the second. */
+/* In the domain table, an exclusion's value is its app's index with this
+ * bit: a name whose longest suffix there is one matches no app. */
+#define EXCLUDED 0x80000000u
+
+/* Where app rec lists name: among its nDPI names, its domains or its
+ * exclusions; the app's own position when not found. */
+static struct sig_pos
+name_pos(const struct sig_app_rec *rec, const char *name, int ndpi, int excluded)
+{
+	const struct sig_app *a = &rec->pub;
+	char **list = ndpi ? a->ndpi : excluded ? a->exclude_domains : a->domains;
+	const struct sig_pos *pos = ndpi ? rec->ndpi_pos : excluded ? rec->exclude_pos
+								     : rec->domain_pos;
+	size_t n = ndpi ? a->n_ndpi : excluded ? a->n_exclude_domains : a->n_domains;
+	for (size_t j = 0; j < n; j++)
+		if (strcmp(list[j], name) == 0)
+			return pos[j];
+	return (struct sig_pos){ a->file, a->line };
+}
+
+/* Whether host is a strict subdomain of one of the app's domains. */
+static int
+under_own_domain(const struct sig_app *a, const char *host)
+{
+	size_t hl = strlen(host);
+	for (size_t i = 0; i < a->n_domains; i++) {
+		size_t dl = strlen(a->domains[i]);
+		if (hl > dl + 1 && host[hl - dl - 1] == '.' &&
+		    memcmp(host + hl - dl, a->domains[i], dl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Builds a name -> app table over one list of every app (domains with
+ * their exclusions, or nDPI names); a name in two apps is an error that
+ * points at the second. */
 static int
 finalize_names(sig_db *db, struct sig_strtab *t, int ndpi, char *err, size_t errlen)
 {
@@ -771,39 +808,51 @@ finalize_names(sig_db *db, struct sig_strtab *t, int ndpi, char *err, size_t err
 	int rc = 0;
 
 	for (size_t a = 0; a < db->n_apps; a++)
-		n += ndpi ? db->apps[a]->pub.n_ndpi : db->apps[a]->pub.n_domains;
+		n += ndpi ? db->apps[a]->pub.n_ndpi
+			  : db->apps[a]->pub.n_domains + db->apps[a]->pub.n_exclude_domains;
 	if (strtab_init(t, n) < 0)
 		return sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
 	for (size_t a = 0; a < db->n_apps; a++) {
 		const struct sig_app_rec *rec = db->apps[a];
-		size_t count = ndpi ? rec->pub.n_ndpi : rec->pub.n_domains;
+		size_t n_names = ndpi ? rec->pub.n_ndpi : rec->pub.n_domains;
+		size_t count = n_names + (ndpi ? 0 : rec->pub.n_exclude_domains);
 		for (size_t i = 0; i < count; i++) {
-			const char *name = ndpi ? rec->pub.ndpi[i] : rec->pub.domains[i];
-			const struct sig_pos *pos = ndpi ? &rec->ndpi_pos[i] : &rec->domain_pos[i];
+			int excluded = i >= n_names;
+			size_t k = excluded ? i - n_names : i;
+			const char *name = ndpi ? rec->pub.ndpi[k]
+				 : excluded ? rec->pub.exclude_domains[k] : rec->pub.domains[k];
+			const struct sig_pos *pos = ndpi ? &rec->ndpi_pos[k]
+				 : excluded ? &rec->exclude_pos[k] : &rec->domain_pos[k];
+			if (excluded && !under_own_domain(&rec->pub, name)) {
+				rc = sig_db_problem(db, err, errlen, pos->file, pos->line,
+						    "exclude_domains: \"%s\" is not under any domain "
+						    "of app \"%s\" (an exclusion carves a host out of "
+						    "the app's own domains)",
+						    name, rec->pub.slug);
+				if (!sig_db_linting(db))
+					return rc;
+				continue;
+			}
 			uint32_t first;
-			int r = strtab_add(t, &db->key, name, (uint32_t)a, &first);
+			int r = strtab_add(t, &db->key, name,
+					   (uint32_t)a | (excluded ? EXCLUDED : 0), &first);
 			if (r < 0)
 				return sig_db_problem(db, err, errlen, "signatures", 0,
 						      "out of memory");
 			if (r == 1) {
 				/* The loader rejects repeats within one app. */
-				const struct sig_app_rec *other = db->apps[first];
-				const char **list = (const char **)(ndpi ? other->pub.ndpi
-									 : other->pub.domains);
-				const struct sig_pos *other_pos = ndpi ? other->ndpi_pos
-								       : other->domain_pos;
-				size_t m = ndpi ? other->pub.n_ndpi : other->pub.n_domains;
-				struct sig_pos where = { other->pub.file, other->pub.line };
-				for (size_t j = 0; j < m; j++)
-					if (strcmp(list[j], name) == 0)
-						where = other_pos[j];
+				int other_excl = (first & EXCLUDED) != 0;
+				const struct sig_app_rec *other = db->apps[first & ~EXCLUDED];
+				struct sig_pos where = name_pos(other, name, ndpi, other_excl);
 				/* A local file may take a domain, but only by saying so. */
 				rc = sig_db_problem(db, err, errlen, pos->file, pos->line,
-						    "%s \"%s\" of app \"%s\" is already claimed by app \"%s\" (%s:%d)%s",
-						    ndpi ? "nDPI protocol" : "domain", name,
-						    rec->pub.slug, other->pub.slug, where.file,
-						    where.line,
-						    !ndpi && rec->pub.local
+						    "%s \"%s\" of app \"%s\" is already %s by app \"%s\" (%s:%d)%s",
+						    ndpi ? "nDPI protocol"
+							 : excluded ? "excluded domain" : "domain",
+						    name, rec->pub.slug,
+						    other_excl ? "excluded" : "claimed",
+						    other->pub.slug, where.file, where.line,
+						    !ndpi && !excluded && !other_excl && rec->pub.local
 							    ? "; to move it to this app, list it under take_domains"
 							    : "");
 				if (!sig_db_linting(db))
@@ -891,6 +940,8 @@ sig_match_name(const sig_db *db, const char *name, const char **matched)
 		if (len <= db->domain_max_len) {
 			const struct sig_slot *s = strtab_find(&db->domains, &db->key, p, len);
 			if (s) {
+				if (s->value & EXCLUDED)
+					return NULL; /* carved out of its app: no app */
 				if (matched)
 					*matched = s->key;
 				return &db->apps[s->value]->pub;

@@ -36,6 +36,7 @@ struct sig_app_rec {
 	struct sig_app pub;
 	struct sig_pos category_pos;
 	struct sig_pos *domain_pos;
+	struct sig_pos *exclude_pos;
 	struct sig_pos *range_pos;
 	struct sig_pos *ndpi_pos;
 	struct sig_pos fact_pos[SIG_FACT_COUNT];

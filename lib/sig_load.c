@@ -657,6 +657,47 @@ app_add_domain(struct loader *ld, const struct ynode *item, void *vrec)
 	return domain_append(ld, item, vrec);
 }
 
+/* exclude_domains: hosts under the app's domains that do not mean it;
+ * whether each is under one of them is checked once every file is read
+ * (sig_db_finalize), since an override may add the domain later. */
+static int
+app_add_exclude(struct loader *ld, const struct ynode *item, void *vrec)
+{
+	struct sig_app_rec *rec = vrec;
+	struct sig_app *app = &rec->pub;
+	const char *why = domain_problem(item->text, item->len);
+	char q[96], where[300];
+	char **list;
+
+	if (why || strlen(item->text) != item->len)
+		return load_fail(ld, item->line, "excluded domain %s %s",
+				 yaml_quote(q, sizeof(q), item->text, item->len),
+				 why ? why : "holds a NUL byte");
+	for (size_t i = 0; i < app->n_exclude_domains; i++)
+		if (strcmp(app->exclude_domains[i], item->text) == 0)
+			return load_fail(ld, item->line,
+					 "excluded domain \"%s\" is listed twice in this app %s",
+					 item->text,
+					 where_text(ld, &rec->exclude_pos[i], where, sizeof(where)));
+	for (size_t i = 0; i < app->n_domains; i++)
+		if (strcmp(app->domains[i], item->text) == 0)
+			return load_fail(ld, item->line,
+					 "\"%s\" is both a domain %s and an excluded domain of this app",
+					 item->text,
+					 where_text(ld, &rec->domain_pos[i], where, sizeof(where)));
+	list = app_grow(app->exclude_domains, sizeof(*list), &rec->exclude_pos,
+			app->n_exclude_domains);
+	if (!list)
+		return load_fail(ld, item->line, "out of memory");
+	app->exclude_domains = list;
+	app->exclude_domains[app->n_exclude_domains] = strdup(item->text);
+	if (!app->exclude_domains[app->n_exclude_domains])
+		return load_fail(ld, item->line, "out of memory");
+	rec->exclude_pos[app->n_exclude_domains].file = ld->file;
+	rec->exclude_pos[app->n_exclude_domains++].line = item->line;
+	return 0;
+}
+
 /*
  * take_domains: the domain moves from the built-in app that lists it to
  * this one. Only a local file may do it, only by this key, and only from a
@@ -797,6 +838,13 @@ static int
 app_domains(struct loader *ld, const struct ynode *key, const struct ynode *val, void *rec)
 {
 	return get_list(ld, key, val, "domains", rec, app_add_domain);
+}
+
+static int
+app_exclude_domains(struct loader *ld, const struct ynode *key, const struct ynode *val,
+		    void *rec)
+{
+	return get_list(ld, key, val, "domains", rec, app_add_exclude);
 }
 
 static int
@@ -1110,6 +1158,7 @@ static const struct field app_fields[] = {
 	{ "vendor", 1, app_vendor },
 	{ "category", 1, app_category },
 	{ "domains", 0, app_domains },
+	{ "exclude_domains", 0, app_exclude_domains },
 	{ "ip_ranges", 0, app_ranges },
 	{ "ndpi", 0, app_ndpi },
 	{ "notes", 0, app_notes },
@@ -1180,6 +1229,7 @@ static const struct field override_fields[] = {
 	{ "vendor", 0, app_vendor },
 	{ "category", 0, app_category },
 	{ "domains", 0, app_domains },
+	{ "exclude_domains", 0, app_exclude_domains },
 	{ "take_domains", 0, app_take_domains },
 	{ "ip_ranges", 0, app_ranges },
 	{ "ndpi", 0, app_ndpi },

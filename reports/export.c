@@ -20,10 +20,10 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The banned apps' domains, sorted and each once (caller frees the array,
- * not the strings). */
+/* The banned apps' domains (or, with excluded, the hosts carved out of
+ * them), sorted and each once (caller frees the array, not the strings). */
 static const char **
-banned_domains(const struct report *r, size_t *n)
+banned_domains(const struct report *r, int excluded, size_t *n)
 {
 	const struct catalog *cat = r->opt.catalog;
 	size_t total = 0;
@@ -32,7 +32,7 @@ banned_domains(const struct report *r, size_t *n)
 		const struct catalog_entry *e = catalog_entry_at(cat, i);
 		const struct sig_app *a = sig_db_find_app(r->opt.sigs, e->app);
 		if (e->status == CATALOG_BANNED && a)
-			total += a->n_domains;
+			total += excluded ? a->n_exclude_domains : a->n_domains;
 	}
 	const char **v = malloc((total ? total : 1) * sizeof(*v));
 	if (!v)
@@ -42,8 +42,9 @@ banned_domains(const struct report *r, size_t *n)
 		const struct sig_app *a = sig_db_find_app(r->opt.sigs, e->app);
 		if (e->status != CATALOG_BANNED || !a)
 			continue;
-		for (size_t k = 0; k < a->n_domains; k++)
-			v[(*n)++] = a->domains[k];
+		size_t m = excluded ? a->n_exclude_domains : a->n_domains;
+		for (size_t k = 0; k < m; k++)
+			v[(*n)++] = excluded ? a->exclude_domains[k] : a->domains[k];
 	}
 	qsort(v, *n, sizeof(*v), cmp_str);
 	size_t w = 0;
@@ -73,26 +74,36 @@ banned_apps_comment(const struct report *r, FILE *out, const char *lead)
 int
 report_write_blocklist(const struct report *r, FILE *out)
 {
-	size_t n;
-	const char **v = banned_domains(r, &n);
-	if (!v) {
+	size_t n, n_ex;
+	const char **v = banned_domains(r, 0, &n);
+	const char **ex = v ? banned_domains(r, 1, &n_ex) : NULL;
+	if (!v || !ex) {
+		free(v);
 		errno = ENOMEM;
 		return -1;
 	}
 	fprintf(out, "# shadowmap blocklist: domains of banned apps; each covers its subdomains\n");
 	banned_apps_comment(r, out, "#");
+	/* a plain list cannot say "but not these": they are named for
+	 * whoever loads it (the RPZ zone lets them through) */
+	for (size_t i = 0; i < n_ex; i++)
+		fprintf(out, "# blocked with its app, though other websites embed it: %s\n",
+			ex[i]);
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, "%s\n", v[i]);
 	free(v);
+	free(ex);
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
 
 int
 report_write_rpz(const struct report *r, const char *origin, FILE *out)
 {
-	size_t n;
-	const char **v = banned_domains(r, &n);
-	if (!v) {
+	size_t n, n_ex;
+	const char **v = banned_domains(r, 0, &n);
+	const char **ex = v ? banned_domains(r, 1, &n_ex) : NULL;
+	if (!v || !ex) {
+		free(v);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -108,7 +119,12 @@ report_write_rpz(const struct report *r, const char *origin, FILE *out)
 		serial);
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, "%s CNAME .\n*.%s CNAME .\n", v[i], v[i]);
+	/* hosts carved out of a banned app (widgets other websites embed)
+	 * answer as usual: the closer wildcard wins */
+	for (size_t i = 0; i < n_ex; i++)
+		fprintf(out, "%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n", ex[i], ex[i]);
 	free(v);
+	free(ex);
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
 

@@ -75,6 +75,11 @@ struct sig_app {
 	char *category; /* a category slug */
 	char **domains;
 	size_t n_domains;
+	/* Hosts under domains that do not mean use of the app: what the vendor
+	 * serves into other websites (widgets, tags, embeds). A name under one
+	 * of them matches no app at all. */
+	char **exclude_domains;
+	size_t n_exclude_domains;
 	struct sig_range *ranges;
 	size_t n_ranges;
 	char **ndpi; /* nDPI protocol names, e.g. "Slack" */

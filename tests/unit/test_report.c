@@ -396,6 +396,41 @@ test_exports(void **state)
 	assert_non_null(strstr(rpz, "IN SOA"));
 	free(rpz);
 
+	report_free(r);
+
+	/* a host carved out of a banned app (a widget other websites embed)
+	 * is let through by the RPZ zone and named in the blocklist */
+	{
+		char local[600], err[512];
+		snprintf(local, sizeof(local), "%s/local.yaml", w->dir);
+		FILE *f = fopen(local, "w");
+		assert_non_null(f);
+		fputs("overrides:\n  - app: pastebin\n    exclude_domains: [embed.pastebin.com]\n", f);
+		assert_int_equal(fclose(f), 0);
+		sig_db *sigs = sig_db_open(SOURCE_DIR "/signatures", local, err, sizeof(err));
+		if (!sigs)
+			fail_msg("signatures: %s", err);
+		struct report_options o = {.from = DAY0, .to = DAY0 + 3 * DAY, .sigs = sigs,
+					   .catalog = w->catalog};
+		struct report *rx = report_build(w->st, &o, err, sizeof(err));
+		if (!rx)
+			fail_msg("report_build: %s", err);
+		rpz = render(rx, write_rpz);
+		assert_non_null(strstr(rpz, "\npastebin.com CNAME .\n*.pastebin.com CNAME .\n"));
+		assert_non_null(strstr(rpz, "\nembed.pastebin.com CNAME rpz-passthru.\n"
+					    "*.embed.pastebin.com CNAME rpz-passthru.\n"));
+		free(rpz);
+		bl = render(rx, report_write_blocklist);
+		assert_non_null(strstr(bl, "\n# blocked with its app, though other websites embed "
+					   "it: embed.pastebin.com\n"));
+		assert_non_null(strstr(bl, "\npastebin.com\n"));
+		free(bl);
+		report_free(rx);
+		sig_db_free(sigs);
+		unlink(local);
+	}
+	r = build(w);
+
 	/* first sightings in the period of apps not sanctioned: c1 zoom,
 	 * c3 and c4 wetransfer, c5 dropbox, c6 pastebin; c2 met zoom before */
 	char *ev = NULL, err[256];

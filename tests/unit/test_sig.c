@@ -1182,6 +1182,101 @@ test_country_codes(void **state)
 
 /* ---- local overrides ------------------------------------------------- */
 
+/* Writes text to a fresh file under TMPDIR; the name goes to path. */
+static void
+write_temp(const char *text, char *path, size_t path_size)
+{
+	static unsigned seq;
+	int n = snprintf(path, path_size, "%s/test_sig_ex_%ld_%u.yaml",
+			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), seq++);
+	assert_true(n > 0 && (size_t)n < path_size);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+#define EX_HEAD "categories:\n  - {slug: c, name: C}\napps:\n"
+
+static void
+test_exclude_domains(void **state)
+{
+	char path[256], local[256], err[1024];
+	(void)state;
+
+	/* hosts carved out of an app match nothing, with what is under them;
+	 * the rest of the app's domains, and other apps', still match */
+	write_temp(EX_HEAD
+		   "  - slug: survey\n    name: S\n    vendor: V\n    category: c\n"
+		   "    domains: [survey.example, survey-cdn.example]\n"
+		   "    exclude_domains: [intercept.survey.example, js.survey-cdn.example]\n"
+		   "  - slug: other\n    name: O\n    vendor: V\n    category: c\n"
+		   "    domains: [deep.intercept.survey.example]\n",
+		   path, sizeof(path));
+	sig_db *db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	const char *matched = "x";
+	assert_null(sig_match_name(db, "intercept.survey.example", &matched));
+	assert_null(matched);
+	assert_slug(name_slug(db, "zn1-acme.intercept.survey.example"), NULL, "under an exclusion");
+	assert_slug(name_slug(db, "js.survey-cdn.example"), NULL, "second exclusion");
+	assert_slug(name_slug(db, "survey.example"), "survey", "the app's domain");
+	assert_slug(name_slug(db, "app.survey.example"), "survey", "another host of it");
+	assert_slug(name_slug(db, "xintercept.survey.example"), "survey", "label boundary");
+	assert_slug(name_slug(db, "img.survey-cdn.example"), "survey", "beside the exclusion");
+	/* a longer domain of another app under the exclusion still wins */
+	assert_slug(name_slug(db, "a.deep.intercept.survey.example"), "other", "longest suffix");
+	const struct sig_app *a = sig_db_find_app(db, "survey");
+	assert_int_equal(a->n_exclude_domains, 2);
+	assert_string_equal(a->exclude_domains[0], "intercept.survey.example");
+	sig_db_free(db);
+
+	/* a local file may carve a host out of a built-in app */
+	write_temp("overrides:\n  - app: survey\n    exclude_domains: [img.survey-cdn.example]\n",
+		   local, sizeof(local));
+	db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_load_overrides(db, local, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_slug(name_slug(db, "img.survey-cdn.example"), NULL, "excluded by a local file");
+	assert_slug(name_slug(db, "survey-cdn.example"), "survey", "its parent stays");
+	sig_db_free(db);
+	unlink(local);
+	unlink(path);
+
+	/* what is wrong says so, with file and line */
+	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
+		  "    domains: [a.example]\n    exclude_domains: [b.example]\n",
+		  path, sizeof(path), err, sizeof(err));
+	assert_error(err, path, 9, "exclude_domains: \"b.example\" is not under any domain of app \"a\"");
+	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
+		  "    domains: [a.example]\n    exclude_domains: [x.a.example, x.a.example]\n",
+		  path, sizeof(path), err, sizeof(err));
+	assert_error(err, path, 9, "excluded domain \"x.a.example\" is listed twice");
+	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
+		  "    domains: [a.example]\n    exclude_domains: [a.example]\n",
+		  path, sizeof(path), err, sizeof(err));
+	assert_error(err, path, 9, "\"a.example\" is both a domain");
+	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
+		  "    domains: [a.example]\n    exclude_domains: [\"x..a.example\"]\n",
+		  path, sizeof(path), err, sizeof(err));
+	assert_error(err, path, 9, "excluded domain \"x..a.example\"");
+	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
+		  "    domains: [a.example]\n    exclude_domains: x.a.example\n",
+		  path, sizeof(path), err, sizeof(err));
+	assert_error(err, path, 9, "\"exclude_domains\" must be a list of domains");
+	/* an exclusion is a claim like a domain: no other app may list it */
+	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
+		  "    domains: [a.example]\n    exclude_domains: [x.a.example]\n"
+		  "  - slug: b\n    name: B\n    vendor: V\n    category: c\n"
+		  "    domains: [x.a.example]\n",
+		  path, sizeof(path), err, sizeof(err));
+	assert_error(err, path, 14, "domain \"x.a.example\" of app \"b\" is already excluded by app \"a\"");
+}
+
 static void
 test_overrides(void **state)
 {
@@ -1341,7 +1436,7 @@ test_override_errors(void **state)
 		  "app \"slack\" is already overridden (" },
 		{ "overrides:\n  - app: slack\n    slug: slack2\n", 3,
 		  "unknown key \"slug\" in override (expected app, name, vendor, category, domains, "
-		  "take_domains, ip_ranges, ndpi, notes, risk)" },
+		  "exclude_domains, take_domains, ip_ranges, ndpi, notes, risk)" },
 		{ "overrides:\n  - app: slack\n    risk:\n      mfa: {value: yes}\n", 4,
 		  "risk fact \"mfa\" has no \"source\"" },
 		{ "overrides: [slack]\n", 1, "an override must be a mapping" },
@@ -1622,6 +1717,7 @@ main(void)
 		cmocka_unit_test(test_risk_facts),
 		cmocka_unit_test(test_fact_variants),
 		cmocka_unit_test(test_country_codes),
+		cmocka_unit_test(test_exclude_domains),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_override_errors),
 		cmocka_unit_test(test_lint_all_problems),
