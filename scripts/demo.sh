@@ -51,15 +51,18 @@ for site in 1 2; do
 done
 build/shadowmap-collector token create --db "$out/usage.db" --reader demo | tail -1 > "$out/reader.token"
 chmod 600 "$out"/*.token
-port=$((20000 + RANDOM % 20000))
-build/shadowmap-collector serve --listen "127.0.0.1:$port" --db "$out/usage.db" \
+# port 0: the kernel picks a free one, and the collector logs which
+build/shadowmap-collector serve --listen "127.0.0.1:0" --db "$out/usage.db" \
   --catalog "$catalog" 2> "$out/collector.log" &
 collector=$!
 trap 'kill "$collector" 2>/dev/null' EXIT
+port=
 for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  port=$(sed -n 's/.*listening on 127\.0\.0\.1 port \([0-9]*\) .*/\1/p' "$out/collector.log" | tail -1)
+  [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 0.05
 done
+[ -n "$port" ] || { echo "the collector did not start: $(cat "$out/collector.log")" >&2; exit 1; }
 
 echo "== agents, one per site (capture -> summaries -> collector)"
 pids=()
@@ -85,7 +88,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 s = r["summary"]
 print(f"  {s['users']} users (client addresses), {s['apps']} apps, "
-      f"{s['unsanctioned_users']} used apps IT has not sanctioned, "
+      f"{s['unsanctioned_users']} of the users used apps IT has not sanctioned, "
       f"{s['unsanctioned_bytes_up'] / 1e6:.1f} MB sent to them")
 print("  act first:")
 for g in r["gaps"][:6]:

@@ -8,7 +8,7 @@ source "$(dirname "$0")/common.bash"
 command -v curl >/dev/null || skip "needs curl"
 
 db=$T/usage.db
-port=$((30000 + RANDOM % 20000))
+port=$(pick_port)
 url=http://127.0.0.1:$port
 cpid=
 trap '[ -n "$cpid" ] && kill -9 "$cpid" 2>/dev/null' EXIT

@@ -21,7 +21,7 @@ db=$T/usage.db
 "$COLLECTOR" token create --db "$db" --agent tls | tail -1 > "$T/token"
 chmod 600 "$T/token"
 reader=$("$COLLECTOR" token create --db "$db" --reader tls | tail -1)
-port=$((30000 + RANDOM % 20000))
+port=$(pick_port)
 "$COLLECTOR" serve --listen "127.0.0.1:$port" --db "$db" --tls-cert "$T/cert.pem" \
 	--tls-key "$T/key.pem" 2> "$T/collector.log" &
 cpid=$!

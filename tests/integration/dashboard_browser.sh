@@ -20,7 +20,7 @@ rm -rf "$shots"
 mkdir -p "$shots"
 
 db=$T/usage.db
-port=$((30000 + RANDOM % 20000))
+port=$(pick_port)
 url=http://127.0.0.1:$port
 cpid=
 cleanup() {

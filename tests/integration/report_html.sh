@@ -14,7 +14,7 @@ rm -rf "$artifacts"
 mkdir -p "$artifacts"
 
 db=$T/usage.db
-port=$((30000 + RANDOM % 20000))
+port=$(pick_port)
 url=http://127.0.0.1:$port
 cpid=
 cleanup() {

@@ -15,7 +15,7 @@ command -v curl >/dev/null || skip "needs curl"
 gen=$SOURCE_DIR/tests/gen
 catalog=$gen/sample-org/catalog.yaml
 db=$T/usage.db
-port=$((30000 + RANDOM % 20000))
+port=$(pick_port)
 url=http://127.0.0.1:$port
 cpid=
 trap '[ -n "$cpid" ] && kill -9 "$cpid" 2>/dev/null' EXIT
