@@ -24,6 +24,26 @@ skip() {
 	exit 77
 }
 
+# A loopback TCP port for a collector that a test restarts on the same
+# port: below the kernel's ephemeral range (where curl, the agents and the
+# browser get their own ports from, so a random pick there can be taken
+# already) and free when picked.
+pick_port() {
+	local low=32768 p
+	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+	[ "$low" -gt 11000 ] || low=32768
+	for _ in $(seq 50); do
+		p=$((10000 + RANDOM % (low - 10000)))
+		if "$PYTHON" -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' \
+			"$p" 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+
 # Waits up to 5 s for the collector at URL to answer /healthz; curl options
 # (--cacert FILE) may follow URL. 0 once it answers, 1 if it never did.
 wait_healthz() {
