@@ -52,28 +52,42 @@ fi
 packets=$("$reader" "$big" | sed 's/.*packets=\([0-9]*\).*/\1/')
 echo "capture: $big: $packets packets, $(du -m "$big" | cut -f1) MB"
 
-# best of $runs wall-clock seconds and the peak RSS of that run
-measure() {
-  local best= rss=
-  for _ in $(seq "$runs"); do
-    local out
-    /usr/bin/time -o "$work/time.out" -f '%e %M' "$@" >/dev/null 2>/dev/null
-    out=$(tail -1 "$work/time.out")
-    local secs=${out% *} kb=${out#* }
-    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs rss=$kb; fi
-  done
-  echo "$best $rss"
+# One run: wall-clock seconds and peak RSS (KB) of a command.
+run_once() {
+  /usr/bin/time -o "$work/time.out" -f '%e %M' "$@" >/dev/null 2>/dev/null
+  tail -1 "$work/time.out"
 }
 
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
-read -r t_agent m_agent < <(measure "$agent" -q "${threads[@]}" -r "$big" -o /dev/null)
-read -r t_ndpi m_ndpi < <(measure ndpiReader -q -i "$big")
-read -r t_read m_read < <(measure "$reader" "$big")
+# The three take turns, round after round, so that a busy moment of a
+# shared machine weighs on all of them alike; each ratio is taken within
+# one round, and the figures below are the best and the median of the
+# rounds.
+: > "$work/rounds.tsv"
+for _ in $(seq "$runs"); do
+  read -r ta ma < <(run_once "$agent" -q ${threads[@]+"${threads[@]}"} -r "$big" -o /dev/null)
+  read -r tn mn < <(run_once ndpiReader -q -i "$big")
+  read -r tr mr < <(run_once "$reader" "$big")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$ta" "$ma" "$tn" "$mn" "$tr" "$mr" >> "$work/rounds.tsv"
+done
 
-pps() { awk "BEGIN{printf \"%.0f\", $packets / ($1 > 0 ? $1 : 0.001)}"; }
-printf '%-22s %10s %14s %12s\n' "" seconds packets/s "peak RSS MB"
-printf '%-22s %10s %14s %12.1f\n' "shadowmap-agent${THREADS:+ -t$THREADS}" "$t_agent" "$(pps "$t_agent")" "$(awk "BEGIN{print $m_agent/1024}")"
-printf '%-22s %10s %14s %12.1f\n' "ndpiReader -q" "$t_ndpi" "$(pps "$t_ndpi")" "$(awk "BEGIN{print $m_ndpi/1024}")"
-printf '%-22s %10s %14s %12.1f\n' "libpcap read loop" "$t_read" "$(pps "$t_read")" "$(awk "BEGIN{print $m_read/1024}")"
-awk "BEGIN{printf \"agent vs ndpiReader: %.2fx faster; agent vs plain read: %.2fx slower\n\", $t_ndpi/$t_agent, $t_agent/$t_read}"
+/usr/bin/python3 - "$work/rounds.tsv" "$packets" "shadowmap-agent${THREADS:+ -t$THREADS}" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+packets = int(sys.argv[2])
+names = [sys.argv[3], "ndpiReader -q", "libpcap read loop"]
+print("%-22s %16s %22s %12s" % ("", "seconds best/med", "packets/s best/med", "peak RSS MB"))
+for i, name in enumerate(names):
+    t = [r[2 * i] for r in rows]
+    m = max(r[2 * i + 1] for r in rows) / 1024
+    best, med = min(t), statistics.median(t)
+    print("%-22s %7.2f / %6.2f %10.0f / %9.0f %12.1f"
+          % (name, best, med, packets / max(best, 1e-3), packets / max(med, 1e-3), m))
+vs_ndpi = [r[2] / r[0] for r in rows]
+vs_read = [r[0] / r[4] for r in rows]
+print("agent vs ndpiReader: %.2fx faster (median of %d rounds; best %.2fx)"
+      % (statistics.median(vs_ndpi), len(rows), max(vs_ndpi)))
+print("agent vs plain read: %.2fx slower (median of %d rounds; best %.2fx, worst %.2fx)"
+      % (statistics.median(vs_read), len(rows), min(vs_read), max(vs_read)))
+PY
