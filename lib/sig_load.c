@@ -612,49 +612,70 @@ where_text(const struct loader *ld, const struct sig_pos *pos, char *buf, size_t
 	return buf;
 }
 
-/* Checks a domain entry; 0 when it may be added to rec. */
+/* One of an app's lists of domains: the domains that name it, or the
+ * hosts under them it excludes. */
+struct domain_list {
+	char ***items;
+	size_t *n;
+	struct sig_pos **pos;
+	const char *noun; /* for messages: "domain", "excluded domain" */
+};
+
+static struct domain_list
+domains_of(struct sig_app_rec *rec)
+{
+	return (struct domain_list){ &rec->pub.domains, &rec->pub.n_domains, &rec->domain_pos,
+				     "domain" };
+}
+
+static struct domain_list
+excludes_of(struct sig_app_rec *rec)
+{
+	return (struct domain_list){ &rec->pub.exclude_domains, &rec->pub.n_exclude_domains,
+				     &rec->exclude_pos, "excluded domain" };
+}
+
+/* Checks an entry of list; 0 when it may be added to it. */
 static int
-domain_entry_ok(struct loader *ld, const struct ynode *item, const struct sig_app_rec *rec)
+domain_entry_ok(struct loader *ld, const struct ynode *item, struct domain_list list)
 {
 	const char *why = domain_problem(item->text, item->len);
 	char q[96], where[300];
 
 	if (why || strlen(item->text) != item->len)
-		return load_fail(ld, item->line, "domain %s %s",
+		return load_fail(ld, item->line, "%s %s %s", list.noun,
 				 yaml_quote(q, sizeof(q), item->text, item->len),
 				 why ? why : "holds a NUL byte");
-	for (size_t i = 0; i < rec->pub.n_domains; i++)
-		if (strcmp(rec->pub.domains[i], item->text) == 0)
-			return load_fail(ld, item->line,
-					 "domain \"%s\" is listed twice in this app %s", item->text,
-					 where_text(ld, &rec->domain_pos[i], where, sizeof(where)));
+	for (size_t i = 0; i < *list.n; i++)
+		if (strcmp((*list.items)[i], item->text) == 0)
+			return load_fail(ld, item->line, "%s \"%s\" is listed twice in this app %s",
+					 list.noun, item->text,
+					 where_text(ld, &(*list.pos)[i], where, sizeof(where)));
 	return 0;
 }
 
 static int
-domain_append(struct loader *ld, const struct ynode *item, struct sig_app_rec *rec)
+domain_append(struct loader *ld, const struct ynode *item, struct domain_list list)
 {
-	struct sig_app *app = &rec->pub;
-	char **domains;
+	char **items = app_grow(*list.items, sizeof(*items), list.pos, *list.n);
 
-	domains = app_grow(app->domains, sizeof(*domains), &rec->domain_pos, app->n_domains);
-	if (!domains)
+	if (!items)
 		return load_fail(ld, item->line, "out of memory");
-	app->domains = domains;
-	app->domains[app->n_domains] = strdup(item->text);
-	if (!app->domains[app->n_domains])
+	*list.items = items;
+	items[*list.n] = strdup(item->text);
+	if (!items[*list.n])
 		return load_fail(ld, item->line, "out of memory");
-	rec->domain_pos[app->n_domains].file = ld->file;
-	rec->domain_pos[app->n_domains++].line = item->line;
+	(*list.pos)[*list.n].file = ld->file;
+	(*list.pos)[(*list.n)++].line = item->line;
 	return 0;
 }
 
 static int
 app_add_domain(struct loader *ld, const struct ynode *item, void *vrec)
 {
-	if (domain_entry_ok(ld, item, vrec) < 0)
+	if (domain_entry_ok(ld, item, domains_of(vrec)) < 0)
 		return -1;
-	return domain_append(ld, item, vrec);
+	return domain_append(ld, item, domains_of(vrec));
 }
 
 /* exclude_domains: hosts under the app's domains that do not mean it;
@@ -664,38 +685,17 @@ static int
 app_add_exclude(struct loader *ld, const struct ynode *item, void *vrec)
 {
 	struct sig_app_rec *rec = vrec;
-	struct sig_app *app = &rec->pub;
-	const char *why = domain_problem(item->text, item->len);
-	char q[96], where[300];
-	char **list;
+	char where[300];
 
-	if (why || strlen(item->text) != item->len)
-		return load_fail(ld, item->line, "excluded domain %s %s",
-				 yaml_quote(q, sizeof(q), item->text, item->len),
-				 why ? why : "holds a NUL byte");
-	for (size_t i = 0; i < app->n_exclude_domains; i++)
-		if (strcmp(app->exclude_domains[i], item->text) == 0)
-			return load_fail(ld, item->line,
-					 "excluded domain \"%s\" is listed twice in this app %s",
-					 item->text,
-					 where_text(ld, &rec->exclude_pos[i], where, sizeof(where)));
-	for (size_t i = 0; i < app->n_domains; i++)
-		if (strcmp(app->domains[i], item->text) == 0)
+	if (domain_entry_ok(ld, item, excludes_of(rec)) < 0)
+		return -1;
+	for (size_t i = 0; i < rec->pub.n_domains; i++)
+		if (strcmp(rec->pub.domains[i], item->text) == 0)
 			return load_fail(ld, item->line,
 					 "\"%s\" is both a domain %s and an excluded domain of this app",
 					 item->text,
 					 where_text(ld, &rec->domain_pos[i], where, sizeof(where)));
-	list = app_grow(app->exclude_domains, sizeof(*list), &rec->exclude_pos,
-			app->n_exclude_domains);
-	if (!list)
-		return load_fail(ld, item->line, "out of memory");
-	app->exclude_domains = list;
-	app->exclude_domains[app->n_exclude_domains] = strdup(item->text);
-	if (!app->exclude_domains[app->n_exclude_domains])
-		return load_fail(ld, item->line, "out of memory");
-	rec->exclude_pos[app->n_exclude_domains].file = ld->file;
-	rec->exclude_pos[app->n_exclude_domains++].line = item->line;
-	return 0;
+	return domain_append(ld, item, excludes_of(rec));
 }
 
 /*
@@ -709,7 +709,7 @@ app_take_domain(struct loader *ld, const struct ynode *item, void *vrec)
 	struct sig_app_rec *rec = vrec, *owner;
 	size_t at;
 
-	if (domain_entry_ok(ld, item, rec) < 0)
+	if (domain_entry_ok(ld, item, domains_of(rec)) < 0)
 		return -1;
 	owner = sig_db_domain_owner(ld->db, item->text, rec, &at);
 	if (!owner)
@@ -722,7 +722,7 @@ app_take_domain(struct loader *ld, const struct ynode *item, void *vrec)
 				 "only a built-in app's domain can be taken",
 				 item->text, owner->pub.slug, owner->domain_pos[at].file,
 				 owner->domain_pos[at].line);
-	if (domain_append(ld, item, rec) < 0)
+	if (domain_append(ld, item, domains_of(rec)) < 0)
 		return -1;
 	sig_app_rec_drop_domain(owner, at);
 	owner->pub.overridden = 1;

@@ -117,14 +117,11 @@ assert_slug(const char *got, const char *want, const char *what)
 			 want ? want : "(none)");
 }
 
-/* Loads len bytes from a fresh file and returns the error ("" if none);
- * the file name is written into path. */
-static const char *
-load_bytes(const char *data, size_t len, char *path, size_t path_size, char *err,
-	   size_t errlen)
+/* Writes len bytes to a fresh file under TMPDIR; its name goes to path. */
+static void
+write_bytes(const char *data, size_t len, char *path, size_t path_size)
 {
 	static unsigned seq;
-	sig_db *db = sig_db_new();
 	int n = snprintf(path, path_size, "%s/test_sig_%ld_%u.yaml",
 			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), seq++);
 	FILE *f;
@@ -134,12 +131,29 @@ load_bytes(const char *data, size_t len, char *path, size_t path_size, char *err
 	assert_non_null(f);
 	assert_int_equal(fwrite(data, 1, len, f), len);
 	assert_int_equal(fclose(f), 0);
+}
+
+/* Loads len bytes from a fresh file and returns the error ("" if none);
+ * the file name is written into path. */
+static const char *
+load_bytes(const char *data, size_t len, char *path, size_t path_size, char *err,
+	   size_t errlen)
+{
+	sig_db *db = sig_db_new();
+
+	write_bytes(data, len, path, path_size);
 	err[0] = '\0';
 	if (sig_db_load_path(db, path, err, errlen) == 0)
 		(void)sig_db_finalize(db, err, errlen);
 	sig_db_free(db);
 	unlink(path);
 	return err;
+}
+
+static void
+write_text(const char *text, char *path, size_t path_size)
+{
+	write_bytes(text, strlen(text), path, path_size);
 }
 
 static const char *
@@ -1182,20 +1196,6 @@ test_country_codes(void **state)
 
 /* ---- local overrides ------------------------------------------------- */
 
-/* Writes text to a fresh file under TMPDIR; the name goes to path. */
-static void
-write_temp(const char *text, char *path, size_t path_size)
-{
-	static unsigned seq;
-	int n = snprintf(path, path_size, "%s/test_sig_ex_%ld_%u.yaml",
-			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), seq++);
-	assert_true(n > 0 && (size_t)n < path_size);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
 #define EX_HEAD "categories:\n  - {slug: c, name: C}\napps:\n"
 
 static void
@@ -1206,7 +1206,7 @@ test_exclude_domains(void **state)
 
 	/* hosts carved out of an app match nothing, with what is under them;
 	 * the rest of the app's domains, and other apps', still match */
-	write_temp(EX_HEAD
+	write_text(EX_HEAD
 		   "  - slug: survey\n    name: S\n    vendor: V\n    category: c\n"
 		   "    domains: [survey.example, survey-cdn.example]\n"
 		   "    exclude_domains: [intercept.survey.example, js.survey-cdn.example]\n"
@@ -1234,7 +1234,7 @@ test_exclude_domains(void **state)
 	sig_db_free(db);
 
 	/* a local file may carve a host out of a built-in app */
-	write_temp("overrides:\n  - app: survey\n    exclude_domains: [img.survey-cdn.example]\n",
+	write_text("overrides:\n  - app: survey\n    exclude_domains: [img.survey-cdn.example]\n",
 		   local, sizeof(local));
 	db = sig_db_new();
 	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
@@ -1248,33 +1248,33 @@ test_exclude_domains(void **state)
 	unlink(path);
 
 	/* what is wrong says so, with file and line */
-	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
-		  "    domains: [a.example]\n    exclude_domains: [b.example]\n",
-		  path, sizeof(path), err, sizeof(err));
-	assert_error(err, path, 9, "exclude_domains: \"b.example\" is not under any domain of app \"a\"");
-	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
-		  "    domains: [a.example]\n    exclude_domains: [x.a.example, x.a.example]\n",
-		  path, sizeof(path), err, sizeof(err));
-	assert_error(err, path, 9, "excluded domain \"x.a.example\" is listed twice");
-	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
-		  "    domains: [a.example]\n    exclude_domains: [a.example]\n",
-		  path, sizeof(path), err, sizeof(err));
-	assert_error(err, path, 9, "\"a.example\" is both a domain");
-	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
-		  "    domains: [a.example]\n    exclude_domains: [\"x..a.example\"]\n",
-		  path, sizeof(path), err, sizeof(err));
-	assert_error(err, path, 9, "excluded domain \"x..a.example\"");
-	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
-		  "    domains: [a.example]\n    exclude_domains: x.a.example\n",
-		  path, sizeof(path), err, sizeof(err));
-	assert_error(err, path, 9, "\"exclude_domains\" must be a list of domains");
-	/* an exclusion is a claim like a domain: no other app may list it */
-	load_text(EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n"
-		  "    domains: [a.example]\n    exclude_domains: [x.a.example]\n"
-		  "  - slug: b\n    name: B\n    vendor: V\n    category: c\n"
-		  "    domains: [x.a.example]\n",
-		  path, sizeof(path), err, sizeof(err));
-	assert_error(err, path, 14, "domain \"x.a.example\" of app \"b\" is already excluded by app \"a\"");
+#define EX_APP_A EX_HEAD "  - slug: a\n    name: A\n    vendor: V\n    category: c\n" \
+		 "    domains: [a.example]\n"
+	static const struct {
+		const char *text;
+		int line;
+		const char *reason;
+	} cases[] = {
+		{ EX_APP_A "    exclude_domains: [b.example]\n", 9,
+		  "exclude_domains: \"b.example\" is not under any domain of app \"a\"" },
+		{ EX_APP_A "    exclude_domains: [x.a.example, x.a.example]\n", 9,
+		  "excluded domain \"x.a.example\" is listed twice" },
+		{ EX_APP_A "    exclude_domains: [a.example]\n", 9, "\"a.example\" is both a domain" },
+		{ EX_APP_A "    exclude_domains: [\"x..a.example\"]\n", 9,
+		  "excluded domain \"x..a.example\"" },
+		{ EX_APP_A "    exclude_domains: x.a.example\n", 9,
+		  "\"exclude_domains\" must be a list of domains" },
+		/* an exclusion is a claim like a domain: no other app may list it */
+		{ EX_APP_A "    exclude_domains: [x.a.example]\n"
+			   "  - slug: b\n    name: B\n    vendor: V\n    category: c\n"
+			   "    domains: [x.a.example]\n",
+		  14, "domain \"x.a.example\" of app \"b\" is already excluded by app \"a\"" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load_text(cases[i].text, path, sizeof(path), err, sizeof(err));
+		assert_error(err, path, cases[i].line, cases[i].reason);
+	}
+#undef EX_APP_A
 }
 
 static void
