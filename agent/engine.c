@@ -1262,20 +1262,26 @@ untracked(struct engine *e, enum agg_untracked why, const struct sm_addr *client
 	agg_put(e, &k, &c);
 }
 
-static struct frag_entry *
-frag_slot(struct engine *e, const struct pkt *p)
+uint64_t
+engine_frag_hash(const struct hash_key *key, const struct pkt *p)
 {
 	struct {
 		struct sm_addr src, dst;
 		uint32_t id;
 		uint32_t proto;
 	} k;
-	memset(&k, 0, sizeof(k));
+	memset(&k, 0, sizeof(k)); /* the padding is hashed too */
 	k.src = p->src;
 	k.dst = p->dst;
 	k.id = p->frag_id;
 	k.proto = p->l4_proto;
-	return &e->frags[hash_bytes(&e->frag_key, &k, sizeof(k)) & (FRAG_SLOTS - 1)];
+	return hash_bytes(key, &k, sizeof(k));
+}
+
+static struct frag_entry *
+frag_slot(struct engine *e, const struct pkt *p)
+{
+	return &e->frags[engine_frag_hash(&e->frag_key, p) & (FRAG_SLOTS - 1)];
 }
 
 static int

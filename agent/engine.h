@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "shadowmap/hash.h"
 #include "shadowmap/sig.h"
 #include "shadowmap/usage.h"
 
@@ -158,6 +159,11 @@ int engine_dns_answer(const struct pkt *p, struct dns_answer *ans);
 /* 1: the packet's sender is the client by the ports; 0: its receiver;
  * -1: the ports do not say. Swapping the ports swaps the answer. */
 int engine_client_by_ports(uint16_t sport, uint16_t dport);
+
+/* The hash of an IP fragment's reassembly key (addresses, IP id,
+ * protocol) under key: where the engine and the capture thread file the
+ * fragments of one datagram. */
+uint64_t engine_frag_hash(const struct hash_key *key, const struct pkt *p);
 
 /* Whether the sender of a flow's first packet is the flow's client (the
  * TCP SYN, ICMP and port rules of docs/agent.md, "Flows"). */

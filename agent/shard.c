@@ -530,17 +530,7 @@ addr_mix(const struct shard_pool *sp, const struct sm_addr *a)
 static struct frag_owner *
 frag_slot(struct shard_pool *sp, const struct pkt *p)
 {
-	struct {
-		struct sm_addr src, dst;
-		uint32_t id;
-		uint32_t proto;
-	} k;
-	memset(&k, 0, sizeof(k));
-	k.src = p->src;
-	k.dst = p->dst;
-	k.id = p->frag_id;
-	k.proto = p->l4_proto;
-	return &sp->frags[hash_bytes(&sp->frag_key, &k, sizeof(k)) & (FRAG_SLOTS - 1)];
+	return &sp->frags[engine_frag_hash(&sp->frag_key, p) & (FRAG_SLOTS - 1)];
 }
 
 /*
