@@ -768,20 +768,45 @@ finalize_categories(sig_db *db, char *err, size_t errlen)
  * bit: a name whose longest suffix there is one matches no app. */
 #define EXCLUDED 0x80000000u
 
-/* Where app rec lists name: among its nDPI names, its domains or its
- * exclusions; the app's own position when not found. */
-static struct sig_pos
-name_pos(const struct sig_app_rec *rec, const char *name, int ndpi, int excluded)
+/* The lists of names an app claims in a name table. */
+enum name_kind { NAME_DOMAIN, NAME_EXCLUDED, NAME_NDPI };
+
+static const char *const name_noun[] = {
+	[NAME_DOMAIN] = "domain", [NAME_EXCLUDED] = "excluded domain",
+	[NAME_NDPI] = "nDPI protocol",
+};
+
+/* An app's list of one kind: its names, their positions and count. */
+static size_t
+name_list(const struct sig_app_rec *rec, enum name_kind kind, char ***names,
+	  const struct sig_pos **pos)
 {
 	const struct sig_app *a = &rec->pub;
-	char **list = ndpi ? a->ndpi : excluded ? a->exclude_domains : a->domains;
-	const struct sig_pos *pos = ndpi ? rec->ndpi_pos : excluded ? rec->exclude_pos
-								     : rec->domain_pos;
-	size_t n = ndpi ? a->n_ndpi : excluded ? a->n_exclude_domains : a->n_domains;
+	switch (kind) {
+	case NAME_EXCLUDED:
+		*names = a->exclude_domains, *pos = rec->exclude_pos;
+		return a->n_exclude_domains;
+	case NAME_NDPI:
+		*names = a->ndpi, *pos = rec->ndpi_pos;
+		return a->n_ndpi;
+	default:
+		*names = a->domains, *pos = rec->domain_pos;
+		return a->n_domains;
+	}
+}
+
+/* Where app rec lists name in its list of kind; the app's own position
+ * when not found. */
+static struct sig_pos
+name_pos(const struct sig_app_rec *rec, const char *name, enum name_kind kind)
+{
+	char **names;
+	const struct sig_pos *pos;
+	size_t n = name_list(rec, kind, &names, &pos);
 	for (size_t j = 0; j < n; j++)
-		if (strcmp(list[j], name) == 0)
+		if (strcmp(names[j], name) == 0)
 			return pos[j];
-	return (struct sig_pos){ a->file, a->line };
+	return (struct sig_pos){ rec->pub.file, rec->pub.line };
 }
 
 /* Whether host is a strict subdomain of one of the app's domains. */
@@ -798,6 +823,61 @@ under_own_domain(const struct sig_app *a, const char *host)
 	return 0;
 }
 
+/* Adds the names of kind of app a to t; a name another app holds is a
+ * problem that points at both. Returns 0, or the problem's status with
+ * *stop set when loading cannot go on (out of memory, or not linting). */
+static int
+claim_names(sig_db *db, struct sig_strtab *t, size_t a, enum name_kind kind, int *stop,
+	    char *err, size_t errlen)
+{
+	const struct sig_app_rec *rec = db->apps[a];
+	char **names;
+	const struct sig_pos *pos;
+	size_t n = name_list(rec, kind, &names, &pos);
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !*stop; i++) {
+		if (kind == NAME_EXCLUDED && !under_own_domain(&rec->pub, names[i])) {
+			rc = sig_db_problem(db, err, errlen, pos[i].file, pos[i].line,
+					    "exclude_domains: \"%s\" is not under any domain of app "
+					    "\"%s\" (an exclusion carves a host out of the app's own "
+					    "domains)",
+					    names[i], rec->pub.slug);
+			*stop = !sig_db_linting(db);
+			continue;
+		}
+		uint32_t first;
+		int r = strtab_add(t, &db->key, names[i],
+				   (uint32_t)a | (kind == NAME_EXCLUDED ? EXCLUDED : 0), &first);
+		if (r < 0) {
+			*stop = 1;
+			return sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
+		}
+		if (r == 1) {
+			/* The loader rejects repeats within one app. */
+			enum name_kind other_kind = kind == NAME_NDPI ? NAME_NDPI
+					: (first & EXCLUDED) ? NAME_EXCLUDED : NAME_DOMAIN;
+			const struct sig_app_rec *other = db->apps[first & ~EXCLUDED];
+			struct sig_pos where = name_pos(other, names[i], other_kind);
+			/* A local file may take a domain, but only by saying so. */
+			rc = sig_db_problem(db, err, errlen, pos[i].file, pos[i].line,
+					    "%s \"%s\" of app \"%s\" is already %s by app \"%s\" (%s:%d)%s",
+					    name_noun[kind], names[i], rec->pub.slug,
+					    other_kind == NAME_EXCLUDED ? "excluded" : "claimed",
+					    other->pub.slug, where.file, where.line,
+					    kind == NAME_DOMAIN && other_kind == NAME_DOMAIN &&
+							    rec->pub.local
+						    ? "; to move it to this app, list it under take_domains"
+						    : "");
+			*stop = !sig_db_linting(db);
+			continue;
+		}
+		if (kind != NAME_NDPI && strlen(names[i]) > db->domain_max_len)
+			db->domain_max_len = strlen(names[i]);
+	}
+	return rc;
+}
+
 /* Builds a name -> app table over one list of every app (domains with
  * their exclusions, or nDPI names); a name in two apps is an error that
  * points at the second. */
@@ -805,63 +885,22 @@ static int
 finalize_names(sig_db *db, struct sig_strtab *t, int ndpi, char *err, size_t errlen)
 {
 	size_t n = 0;
-	int rc = 0;
+	int rc = 0, stop = 0;
 
 	for (size_t a = 0; a < db->n_apps; a++)
 		n += ndpi ? db->apps[a]->pub.n_ndpi
 			  : db->apps[a]->pub.n_domains + db->apps[a]->pub.n_exclude_domains;
 	if (strtab_init(t, n) < 0)
 		return sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
-	for (size_t a = 0; a < db->n_apps; a++) {
-		const struct sig_app_rec *rec = db->apps[a];
-		size_t n_names = ndpi ? rec->pub.n_ndpi : rec->pub.n_domains;
-		size_t count = n_names + (ndpi ? 0 : rec->pub.n_exclude_domains);
-		for (size_t i = 0; i < count; i++) {
-			int excluded = i >= n_names;
-			size_t k = excluded ? i - n_names : i;
-			const char *name = ndpi ? rec->pub.ndpi[k]
-				 : excluded ? rec->pub.exclude_domains[k] : rec->pub.domains[k];
-			const struct sig_pos *pos = ndpi ? &rec->ndpi_pos[k]
-				 : excluded ? &rec->exclude_pos[k] : &rec->domain_pos[k];
-			if (excluded && !under_own_domain(&rec->pub, name)) {
-				rc = sig_db_problem(db, err, errlen, pos->file, pos->line,
-						    "exclude_domains: \"%s\" is not under any domain "
-						    "of app \"%s\" (an exclusion carves a host out of "
-						    "the app's own domains)",
-						    name, rec->pub.slug);
-				if (!sig_db_linting(db))
-					return rc;
-				continue;
-			}
-			uint32_t first;
-			int r = strtab_add(t, &db->key, name,
-					   (uint32_t)a | (excluded ? EXCLUDED : 0), &first);
-			if (r < 0)
-				return sig_db_problem(db, err, errlen, "signatures", 0,
-						      "out of memory");
-			if (r == 1) {
-				/* The loader rejects repeats within one app. */
-				int other_excl = (first & EXCLUDED) != 0;
-				const struct sig_app_rec *other = db->apps[first & ~EXCLUDED];
-				struct sig_pos where = name_pos(other, name, ndpi, other_excl);
-				/* A local file may take a domain, but only by saying so. */
-				rc = sig_db_problem(db, err, errlen, pos->file, pos->line,
-						    "%s \"%s\" of app \"%s\" is already %s by app \"%s\" (%s:%d)%s",
-						    ndpi ? "nDPI protocol"
-							 : excluded ? "excluded domain" : "domain",
-						    name, rec->pub.slug,
-						    other_excl ? "excluded" : "claimed",
-						    other->pub.slug, where.file, where.line,
-						    !ndpi && !excluded && !other_excl && rec->pub.local
-							    ? "; to move it to this app, list it under take_domains"
-							    : "");
-				if (!sig_db_linting(db))
-					return rc;
-				continue;
-			}
-			if (!ndpi && strlen(name) > db->domain_max_len)
-				db->domain_max_len = strlen(name);
+	for (size_t a = 0; a < db->n_apps && !stop; a++) {
+		int r = claim_names(db, t, a, ndpi ? NAME_NDPI : NAME_DOMAIN, &stop, err, errlen);
+		if (!ndpi && !stop) {
+			int rx = claim_names(db, t, a, NAME_EXCLUDED, &stop, err, errlen);
+			if (rx)
+				r = rx;
 		}
+		if (r)
+			rc = r;
 	}
 	return rc;
 }
