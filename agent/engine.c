@@ -122,7 +122,7 @@ engine_config_defaults(struct engine_config *cfg)
 	cfg->idle_usec[FLOW_TC_OTHER] = 60 * USEC_PER_SEC;
 	cfg->active_usec = 1800 * USEC_PER_SEC;
 	cfg->detect_usec = 30 * USEC_PER_SEC;
-	cfg->dpi_max_packets = 32;
+	cfg->dpi_max_packets = 24;
 	cfg->dns_cache_size = 65536;
 	cfg->dns_ttl_floor = 300;
 	cfg->dns_ttl_max = 86400;

@@ -99,6 +99,19 @@ flow_key_make(struct flow_key *k, const struct sm_addr *src, uint16_t sport,
 uint64_t
 flow_table_hash(const struct flow_table *t, const struct flow_key *k)
 {
+	/* Most of an IPv4 key is the fixed ::ffff: prefix of both addresses,
+	 * and SipHash costs by the 8 bytes: hash only the bytes that vary,
+	 * 13 instead of 40 (one block and the tail instead of five). The
+	 * same key always takes the same branch, so lookups still agree. */
+	if (addr_is_v4(&k->lo) && addr_is_v4(&k->hi)) {
+		uint8_t b[13];
+		memcpy(b, k->lo.b + 12, 4);
+		memcpy(b + 4, k->hi.b + 12, 4);
+		memcpy(b + 8, &k->port_lo, 2);
+		memcpy(b + 10, &k->port_hi, 2);
+		b[12] = k->proto;
+		return hash_bytes(&t->hkey, b, sizeof(b));
+	}
 	return hash_bytes(&t->hkey, k, sizeof(*k));
 }
 

@@ -132,7 +132,7 @@ static const struct cfg_option options[] = {
 	  "a flow is reported and goes on as a new one after this long" },
 	{ "detect-timeout", CFG_SECONDS, 1, 600, "30", OFF(detect_timeout), 0,
 	  "longest a flow stays under classification" },
-	{ "dpi-max-packets", CFG_INT, 1, 1000, "32", OFF(dpi_max_packets), 0,
+	{ "dpi-max-packets", CFG_INT, 1, 1000, "24", OFF(dpi_max_packets), 0,
 	  "packets of a flow given to classification at most" },
 	{ "dns-cache-size", CFG_INT, 16, 16777216, "65536", OFF(dns_cache_size), 0,
 	  "server addresses remembered from DNS answers" },

@@ -21,18 +21,6 @@ addr_from_v6(struct sm_addr *a, const uint8_t v6[16])
 	memcpy(a->b, v6, 16);
 }
 
-int
-addr_is_v4(const struct sm_addr *a)
-{
-	return memcmp(a->b, v4_prefix, 12) == 0;
-}
-
-int
-addr_cmp(const struct sm_addr *a, const struct sm_addr *b)
-{
-	return memcmp(a->b, b->b, 16);
-}
-
 char *
 addr_format(const struct sm_addr *a, char *buf, size_t len)
 {

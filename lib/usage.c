@@ -13,48 +13,48 @@ usage_record_to_json(const struct usage_record *r, struct sbuf *sb)
 	char client[ADDR_STRLEN];
 
 	sbuf_addc(sb, '{');
-	json_add_key(sb, "schema", 1);
+	JSON_FIRST_KEY(sb, "schema");
 	json_add_string(sb, USAGE_SCHEMA);
-	json_add_key(sb, "bucket_start", 0);
+	JSON_KEY(sb, "bucket_start");
 	json_add_string(sb, time_format_rfc3339(r->bucket_start, 0, ts));
-	json_add_key(sb, "bucket_seconds", 0);
+	JSON_KEY(sb, "bucket_seconds");
 	json_add_i64(sb, r->bucket_seconds);
-	json_add_key(sb, "client", 0);
+	JSON_KEY(sb, "client");
 	json_add_string(sb, r->has_client ? addr_format(&r->client, client, sizeof(client)) : NULL);
-	json_add_key(sb, "host", 0);
+	JSON_KEY(sb, "host");
 	json_add_string(sb, r->host);
-	json_add_key(sb, "domain", 0);
+	JSON_KEY(sb, "domain");
 	json_add_string(sb, r->domain);
-	json_add_key(sb, "app", 0);
+	JSON_KEY(sb, "app");
 	json_add_string(sb, r->app);
-	json_add_key(sb, "category", 0);
+	JSON_KEY(sb, "category");
 	json_add_string(sb, r->category);
-	json_add_key(sb, "ndpi_proto", 0);
+	JSON_KEY(sb, "ndpi_proto");
 	json_add_string(sb, r->ndpi_proto);
 	if (r->untracked) {
-		json_add_key(sb, "untracked", 0);
+		JSON_KEY(sb, "untracked");
 		json_add_string(sb, r->untracked);
 	}
-	json_add_key(sb, "flows", 0);
+	JSON_KEY(sb, "flows");
 	json_add_u64(sb, r->flows);
-	json_add_key(sb, "packets", 0);
+	JSON_KEY(sb, "packets");
 	json_add_u64(sb, r->packets);
-	json_add_key(sb, "bytes_up", 0);
+	JSON_KEY(sb, "bytes_up");
 	json_add_u64(sb, r->bytes_up);
-	json_add_key(sb, "bytes_down", 0);
+	JSON_KEY(sb, "bytes_down");
 	json_add_u64(sb, r->bytes_down);
-	json_add_key(sb, "first_seen", 0);
+	JSON_KEY(sb, "first_seen");
 	json_add_string(sb, time_format_rfc3339(r->first_seen, 3, ts));
-	json_add_key(sb, "last_seen", 0);
+	JSON_KEY(sb, "last_seen");
 	json_add_string(sb, time_format_rfc3339(r->last_seen, 3, ts));
-	json_add_key(sb, "country", 0);
+	JSON_KEY(sb, "country");
 	json_add_string(sb, r->country);
-	json_add_key(sb, "asn", 0);
+	JSON_KEY(sb, "asn");
 	if (r->asn)
 		json_add_u64(sb, r->asn);
 	else
 		sbuf_addstr(sb, "null");
-	json_add_key(sb, "as_org", 0);
+	JSON_KEY(sb, "as_org");
 	json_add_string(sb, r->as_org);
 	return sbuf_addc(sb, '}');
 }

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct sm_addr {
 	uint8_t b[16];
@@ -16,8 +17,34 @@ struct sm_addr {
 
 void addr_from_v4(struct sm_addr *a, const uint8_t v4[4]);
 void addr_from_v6(struct sm_addr *a, const uint8_t v6[16]);
-int addr_is_v4(const struct sm_addr *a);
-int addr_cmp(const struct sm_addr *a, const struct sm_addr *b);
+
+/* Both are inline: the agent compares and tests the two addresses of every
+ * packet it sees (flow keys, worker choice). */
+static inline int
+addr_is_v4(const struct sm_addr *a)
+{
+	static const uint8_t v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a->b, v4_prefix, 12) == 0;
+}
+
+/* Byte order (memcmp's), taken as two big-endian halves. */
+static inline int
+addr_cmp(const struct sm_addr *a, const struct sm_addr *b)
+{
+	uint64_t x, y;
+	for (int i = 0; i < 16; i += 8) {
+		memcpy(&x, a->b + i, 8);
+		memcpy(&y, b->b + i, 8);
+		if (x != y) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			x = __builtin_bswap64(x);
+			y = __builtin_bswap64(y);
+#endif
+			return x < y ? -1 : 1;
+		}
+	}
+	return 0;
+}
 /* Writes the usual text form (dotted quad for IPv4); returns buf. */
 char *addr_format(const struct sm_addr *a, char *buf, size_t len);
 /* Accepts IPv4 dotted quads and IPv6 text; returns 0 or -1. */

@@ -152,6 +152,38 @@ test_addr_format_v4(void **state)
 	assert_string_equal(addr_format(&a, small, sizeof(small)), "");
 }
 
+static int
+sign(int v)
+{
+	return (v > 0) - (v < 0);
+}
+
+/* Flow keys put the lower address first by addr_cmp, which compares in two
+ * 8-byte halves: it must order as memcmp does, whichever byte differs. */
+static void
+test_addr_cmp(void **state)
+{
+	(void)state;
+	struct sm_addr a, b;
+	for (int i = 0; i < 16; i++) {
+		for (int v = 0; v < 256; v += 51) {
+			memset(&a, 0x80, sizeof(a));
+			b = a;
+			b.b[i] = (uint8_t)v;
+			if (i + 1 < 16)
+				a.b[i + 1] = (uint8_t)(255 - v); /* a later byte must not matter */
+			assert_int_equal(sign(addr_cmp(&a, &b)), sign(memcmp(a.b, b.b, 16)));
+			assert_int_equal(sign(addr_cmp(&b, &a)), sign(memcmp(b.b, a.b, 16)));
+		}
+	}
+	assert_int_equal(addr_cmp(&a, &a), 0);
+	uint8_t v4[4] = { 10, 0, 0, 1 };
+	addr_from_v4(&a, v4);
+	assert_true(addr_is_v4(&a));
+	a.b[9] = 1;
+	assert_false(addr_is_v4(&a));
+}
+
 static void
 test_time(void **state)
 {
@@ -214,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_json_escaping),
 		cmocka_unit_test(test_json_keys),
 		cmocka_unit_test(test_addr_format_v4),
+		cmocka_unit_test(test_addr_cmp),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_sbuf_cap),
 	};
