@@ -10,11 +10,18 @@
 #include "shadowmap/utf8.h"
 
 /* Needs escaping or checking in a JSON string: quote, backslash, control
- * characters, DEL and every non-ASCII byte (checked as UTF-8). */
+ * characters, DEL and every non-ASCII byte (checked as UTF-8). A table,
+ * as every byte of every string of every summary goes through it. */
+static const unsigned char plain_byte[256] = {
+	[0x20 ... 0x21] = 1, /* '"' is 0x22 */
+	[0x23 ... 0x5b] = 1, /* '\\' is 0x5c */
+	[0x5d ... 0x7e] = 1,
+};
+
 static inline int
 plain(unsigned char c)
 {
-	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+	return plain_byte[c];
 }
 
 int
@@ -27,6 +34,15 @@ json_add_stringn(struct sbuf *sb, const char *s, size_t len)
 	if (!s)
 		return sbuf_add(sb, "null", 4);
 	sbuf_addc(sb, '"');
+	while (i < len && plain(p[i]))
+		i++;
+	if (i == len) {
+		/* all plain, as nearly every name and address is: one copy */
+		sbuf_add(sb, p, len);
+		return sbuf_addc(sb, '"');
+	}
+	if (i > 0)
+		sbuf_add(sb, p, i);
 	while (i < len) {
 		unsigned char c = p[i];
 		if (plain(c)) {

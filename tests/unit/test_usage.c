@@ -105,6 +105,22 @@ test_json_escaping(void **state)
 	sbuf_reset(&sb);
 	json_add_string(&sb, NULL);
 	assert_string_equal(sb.data, "null");
+	/* every byte value alone, after a plain run (the fast path's end) and
+	 * before one, against the rule written out */
+	for (unsigned c = 0; c < 256; c++) {
+		char in[4] = { 'x', (char)c, 'y', 0 }, want[16];
+		if (c == '"' || c == '\\')
+			snprintf(want, sizeof(want), "\"x\\%cy\"", (char)c);
+		else if (c < 0x20 || c == 0x7f)
+			snprintf(want, sizeof(want), "\"x\\u%04xy\"", c);
+		else if (c >= 0x80)
+			snprintf(want, sizeof(want), "\"x\\ufffdy\"");
+		else
+			snprintf(want, sizeof(want), "\"x%cy\"", (char)c);
+		sbuf_reset(&sb);
+		json_add_stringn(&sb, in, 3);
+		assert_string_equal(sb.data, want);
+	}
 	sbuf_free(&sb);
 }
 
