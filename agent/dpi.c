@@ -3,6 +3,7 @@
  * headers and reaches into struct ndpi_flow_struct.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,99 @@ struct dpi {
  * thread-safety for its set-up (ndpiReader sets up its threads' modules
  * one after another too). Each module is then used by one thread only. */
 static pthread_mutex_t dpi_setup_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * nDPI builds a module's address trees and automata out of some hundred
+ * thousand small blocks and frees them one by one when the module goes:
+ * on the bench, the allocator took about half of each module's set-up
+ * and most of its tear-down. While this thread builds a module, nDPI's
+ * allocations come from a bump arena instead, freeing a block of it does
+ * nothing, and the arena goes back when the last module has gone. Every
+ * other allocation of nDPI (per flow, in the workers) is malloc's.
+ * The arena grows only under dpi_setup_lock; the chunk list is read by
+ * every free, so a chunk is published (release) after it is written.
+ */
+#define ARENA_CHUNK ((size_t)8 << 20)
+#define ARENA_CHUNKS_MAX 64
+#define ARENA_BIG (ARENA_CHUNK / 8) /* larger blocks go to malloc */
+static struct {
+	char *chunk[ARENA_CHUNKS_MAX];
+	atomic_uint n_chunks;
+	size_t used;      /* of the last chunk */
+	unsigned modules; /* alive: they may hold arena blocks */
+} arena;
+static _Thread_local int arena_building; /* this thread is in module_new */
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static int
+arena_owns(const void *p)
+{
+	unsigned n = atomic_load_explicit(&arena.n_chunks, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++)
+		if ((const char *)p >= arena.chunk[i] && (const char *)p < arena.chunk[i] + ARENA_CHUNK)
+			return 1;
+	return 0;
+}
+
+/* Under dpi_setup_lock. NULL: use malloc. */
+static void *
+arena_alloc(size_t size)
+{
+	size = (size + 15) & ~(size_t)15; /* malloc's alignment */
+	if (size == 0 || size > ARENA_BIG)
+		return NULL;
+	unsigned n = atomic_load_explicit(&arena.n_chunks, memory_order_relaxed);
+	if (n == 0 || arena.used + size > ARENA_CHUNK) {
+		if (n == ARENA_CHUNKS_MAX)
+			return NULL;
+		char *c = aligned_alloc(64, ARENA_CHUNK);
+		if (!c)
+			return NULL;
+		arena.chunk[n] = c;
+		atomic_store_explicit(&arena.n_chunks, n + 1, memory_order_release);
+		arena.used = 0;
+		n++;
+	}
+	void *p = arena.chunk[n - 1] + arena.used;
+	arena.used += size;
+	return p;
+}
+
+/* Under dpi_setup_lock, when no module is left. */
+static void
+arena_release(void)
+{
+	unsigned n = atomic_load_explicit(&arena.n_chunks, memory_order_relaxed);
+	atomic_store_explicit(&arena.n_chunks, 0, memory_order_release);
+	for (unsigned i = 0; i < n; i++)
+		free(arena.chunk[i]);
+	arena.used = 0;
+}
+
+static void *
+ndpi_alloc_hook(size_t size)
+{
+	if (arena_building) {
+		void *p = arena_alloc(size);
+		if (p)
+			return p;
+	}
+	return malloc(size);
+}
+
+static void
+ndpi_free_hook(void *p)
+{
+	if (p && !arena_owns(p))
+		free(p);
+}
+
+static void
+hooks_install(void)
+{
+	set_ndpi_malloc(ndpi_alloc_hook);
+	set_ndpi_free(ndpi_free_hook);
+}
 
 struct dpi_flow {
 	struct ndpi_flow_struct *nf;
@@ -71,14 +165,20 @@ dpi_intern(struct dpi *d, ndpi_protocol p)
 static struct ndpi_detection_module_struct *
 module_new(void)
 {
+	pthread_once(&hooks_once, hooks_install);
 	pthread_mutex_lock(&dpi_setup_lock);
+	arena_building = 1;
 	struct ndpi_detection_module_struct *m = ndpi_init_detection_module(ndpi_no_prefs);
 	if (m) {
 		NDPI_PROTOCOL_BITMASK all;
 		NDPI_BITMASK_SET_ALL(all);
 		ndpi_set_protocol_detection_bitmask2(m, &all);
 		ndpi_finalize_initialization(m);
+		arena.modules++;
 	}
+	arena_building = 0;
+	if (arena.modules == 0)
+		arena_release(); /* a failed set-up may have left blocks */
 	pthread_mutex_unlock(&dpi_setup_lock);
 	return m;
 }
@@ -88,6 +188,8 @@ module_free(struct ndpi_detection_module_struct *m)
 {
 	pthread_mutex_lock(&dpi_setup_lock);
 	ndpi_exit_detection_module(m);
+	if (--arena.modules == 0)
+		arena_release();
 	pthread_mutex_unlock(&dpi_setup_lock);
 }
 
