@@ -61,8 +61,12 @@ main(int argc, char **argv)
 	int napps = 0;
 	for (size_t i = 0; i < sig_db_app_count(sigs) && napps < APPS; i += 9) {
 		const struct sig_app *a = sig_db_app(sigs, i);
-		if (a->n_domains)
-			hosts[napps++] = a->domains[0];
+		/* a host name, so not a label pattern ("*-my.sharepoint.com") */
+		for (size_t d = 0; d < a->n_domains; d++)
+			if (!strchr(a->domains[d], '*')) {
+				hosts[napps++] = a->domains[d];
+				break;
+			}
 	}
 	struct store *st = store_open(argv[1], err, sizeof(err));
 	if (!st) {

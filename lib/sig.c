@@ -5,7 +5,10 @@
  *
  * Names: an open-addressing table of every domain; a lookup tries the name
  * and then each suffix after a dot, left to right, so the first hit is the
- * longest matching domain. Addresses: the CIDRs (nested or disjoint, never
+ * longest matching domain. A label pattern ("*-my.sharepoint.com") marks
+ * its parent's entry with a bit, so only names under such a parent look
+ * at patterns, and a pattern ranks as an entry one label longer than its
+ * parent. Addresses: the CIDRs (nested or disjoint, never
  * partly overlapping) flattened into sorted disjoint intervals, each owned
  * by the most specific range, found by binary search. No lookup allocates.
  */
@@ -34,6 +37,18 @@ struct sig_strtab {
 	size_t n;
 };
 
+/* A label pattern of one app: "*-my.sharepoint.com" (the label just left
+ * of the parent ends with lit) or "my-*.example.com" (it starts with it).
+ * The strings point into the app's domain entry. */
+struct sig_pat {
+	const char *text;
+	const char *parent;
+	const char *lit;
+	uint32_t parent_len, lit_len;
+	uint32_t app;
+	int lit_first; /* "my-*": the literal begins the label */
+};
+
 /* A stretch of address space that belongs to one app. */
 struct sig_seg {
 	struct sm_addr lo, hi; /* inclusive */
@@ -59,6 +74,11 @@ struct sig_db {
 	int finalized;
 	struct sig_strtab domains;
 	size_t domain_max_len; /* suffixes longer than this cannot match */
+	/* Sorted by parent, then the longest literal first: the first pattern
+	 * of a parent's run that fits a label is the most specific. */
+	struct sig_pat *pats;
+	size_t n_pats;
+	struct sig_strtab pat_parents; /* parent -> index of its first pattern */
 	struct sig_strtab ndpi;
 	struct sig_seg *segs;
 	size_t n_segs;
@@ -352,6 +372,8 @@ sig_db_free(sig_db *db)
 	strtab_free(&db->cat_slugs);
 	strtab_free(&db->domains);
 	strtab_free(&db->ndpi);
+	strtab_free(&db->pat_parents);
+	free(db->pats);
 	free(db->segs);
 	free(db);
 }
@@ -767,6 +789,11 @@ finalize_categories(sig_db *db, char *err, size_t errlen)
 /* In the domain table, an exclusion's value is its app's index with this
  * bit: a name whose longest suffix there is one matches no app. */
 #define EXCLUDED 0x80000000u
+/* Label patterns hang under this entry (db->pat_parents); a parent that
+ * no app lists is an entry of NO_APP. */
+#define PATTERNS 0x40000000u
+#define APP_MASK 0x3fffffffu
+#define NO_APP APP_MASK
 
 /* The lists of names an app claims in a name table. */
 enum name_kind { NAME_DOMAIN, NAME_EXCLUDED, NAME_NDPI };
@@ -809,13 +836,65 @@ name_pos(const struct sig_app_rec *rec, const char *name, enum name_kind kind)
 	return (struct sig_pos){ rec->pub.file, rec->pub.line };
 }
 
-/* Whether host is a strict subdomain of one of the app's domains. */
+/* Splits a label pattern the loader checked ("*-my.sharepoint.com":
+ * exactly one '*', at an end of the first label, a literal beside it, a
+ * domain after it) into pat; app is left alone. */
+static void
+pattern_split(const char *text, struct sig_pat *pat)
+{
+	const char *dot = strchr(text, '.');
+
+	pat->text = text;
+	pat->parent = dot + 1;
+	pat->parent_len = (uint32_t)strlen(dot + 1);
+	pat->lit_first = text[0] != '*';
+	pat->lit = pat->lit_first ? text : text + 1;
+	pat->lit_len = (uint32_t)(dot - text - 1);
+}
+
+/* Whether a label fits a pattern's first label. The '*' stands for one
+ * character at least: "-my" alone is no tenant's personal site. */
+static int
+label_fits(const struct sig_pat *pat, const char *label, size_t label_len)
+{
+	if (label_len <= pat->lit_len)
+		return 0;
+	return memcmp(pat->lit_first ? label : label + label_len - pat->lit_len, pat->lit,
+		      pat->lit_len) == 0;
+}
+
+/* Whether host is a name the label pattern covers: the label just left of
+ * the pattern's parent fits, whatever lies left of that label. */
+static int
+pattern_covers(const char *pattern, const char *host)
+{
+	struct sig_pat pat;
+	size_t hl = strlen(host);
+	const char *end, *label;
+
+	pattern_split(pattern, &pat);
+	if (hl <= pat.parent_len + 1 || host[hl - pat.parent_len - 1] != '.' ||
+	    memcmp(host + hl - pat.parent_len, pat.parent, pat.parent_len) != 0)
+		return 0;
+	end = host + hl - pat.parent_len - 1;
+	for (label = end; label > host && label[-1] != '.'; label--)
+		;
+	return label_fits(&pat, label, (size_t)(end - label));
+}
+
+/* Whether host is a strict subdomain of one of the app's domains, or a
+ * name one of its label patterns covers. */
 static int
 under_own_domain(const struct sig_app *a, const char *host)
 {
 	size_t hl = strlen(host);
 	for (size_t i = 0; i < a->n_domains; i++) {
 		size_t dl = strlen(a->domains[i]);
+		if (strchr(a->domains[i], '*')) {
+			if (pattern_covers(a->domains[i], host))
+				return 1;
+			continue;
+		}
 		if (hl > dl + 1 && host[hl - dl - 1] == '.' &&
 		    memcmp(host + hl - dl, a->domains[i], dl) == 0)
 			return 1;
@@ -857,7 +936,7 @@ claim_names(sig_db *db, struct sig_strtab *t, size_t a, enum name_kind kind, int
 			/* The loader rejects repeats within one app. */
 			enum name_kind other_kind = kind == NAME_NDPI ? NAME_NDPI
 					: (first & EXCLUDED) ? NAME_EXCLUDED : NAME_DOMAIN;
-			const struct sig_app_rec *other = db->apps[first & ~EXCLUDED];
+			const struct sig_app_rec *other = db->apps[first & APP_MASK];
 			struct sig_pos where = name_pos(other, names[i], other_kind);
 			/* A local file may take a domain, but only by saying so. */
 			rc = sig_db_problem(db, err, errlen, pos[i].file, pos[i].line,
@@ -905,6 +984,107 @@ finalize_names(sig_db *db, struct sig_strtab *t, int ndpi, char *err, size_t err
 	return rc;
 }
 
+static int
+pat_cmp(const void *pa, const void *pb)
+{
+	const struct sig_pat *a = pa, *b = pb;
+	int c = strcmp(a->parent, b->parent);
+
+	if (c)
+		return c;
+	if (a->lit_len != b->lit_len)
+		return a->lit_len > b->lit_len ? -1 : 1;
+	if (a->lit_first != b->lit_first)
+		return a->lit_first - b->lit_first;
+	if (a->app != b->app)
+		return a->app < b->app ? -1 : 1;
+	return strcmp(a->text, b->text);
+}
+
+/*
+ * Indexes the label patterns among the apps' domains. The patterns went
+ * into the domain table as they are written, like any domain, so that one
+ * claimed by two apps is the usual error with both places; no normalised
+ * name holds a '*', so those entries never match a name by themselves.
+ * Here each pattern's parent gets the PATTERNS bit (or an entry of its own
+ * when no app lists the parent), and patterns that rank the same for one
+ * label ("a-*" and "*-b" of two apps both fit "a--b") are an error:
+ * precedence is by the length of the literal, and a tie has no answer.
+ */
+static int
+finalize_patterns(sig_db *db, char *err, size_t errlen)
+{
+	size_t n = 0, k = 0;
+	int rc = 0;
+
+	for (size_t a = 0; a < db->n_apps; a++)
+		for (size_t i = 0; i < db->apps[a]->pub.n_domains; i++)
+			n += strchr(db->apps[a]->pub.domains[i], '*') != NULL;
+	if (n == 0 || !db->domains.slots)
+		return 0; /* none, or the domain table failed and said so */
+	db->pats = calloc(n, sizeof(*db->pats));
+	if (!db->pats || strtab_init(&db->pat_parents, n) < 0)
+		return sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
+	for (size_t a = 0; a < db->n_apps; a++)
+		for (size_t i = 0; i < db->apps[a]->pub.n_domains; i++)
+			if (strchr(db->apps[a]->pub.domains[i], '*')) {
+				pattern_split(db->apps[a]->pub.domains[i], &db->pats[k]);
+				db->pats[k++].app = (uint32_t)a;
+			}
+	db->n_pats = n;
+	qsort(db->pats, n, sizeof(*db->pats), pat_cmp);
+
+	/* A run is one parent and one literal length, suffix forms ("*-b")
+	 * first; a prefix form ties with any suffix form of another app in
+	 * its run, so the run's first pattern and the first of another app
+	 * than that are the only partners to look at. */
+	size_t run = 0, run_other = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		const struct sig_pat *p = &db->pats[i];
+		int first_of_parent = i == 0 || strcmp(db->pats[i - 1].parent, p->parent) != 0;
+
+		if (first_of_parent || db->pats[i - 1].lit_len != p->lit_len) {
+			run = i;
+			run_other = SIZE_MAX;
+		}
+		const struct sig_pat *head = &db->pats[run], *q = NULL;
+		if (!p->lit_first) {
+			if (run_other == SIZE_MAX && p->app != head->app)
+				run_other = i;
+		} else if (!head->lit_first) {
+			q = head->app != p->app ? head
+			    : run_other != SIZE_MAX ? &db->pats[run_other] : NULL;
+		}
+		if (q) {
+			const struct sig_app_rec *pa = db->apps[p->app], *qa = db->apps[q->app];
+			struct sig_pos where = name_pos(pa, p->text, NAME_DOMAIN);
+			struct sig_pos other = name_pos(qa, q->text, NAME_DOMAIN);
+			rc = sig_db_problem(db, err, errlen, where.file, where.line,
+					    "pattern \"%s\" of app \"%s\" is as specific as pattern "
+					    "\"%s\" of app \"%s\" (%s:%d): a label such as \"%.*s%.*s\" "
+					    "fits both (make one literal longer, or list such hosts by name)",
+					    p->text, pa->pub.slug, q->text, qa->pub.slug, other.file,
+					    other.line, (int)p->lit_len, p->lit, (int)q->lit_len, q->lit);
+			if (!sig_db_linting(db))
+				return rc;
+		}
+		if (!first_of_parent)
+			continue;
+
+		uint64_t h = hash_bytes(&db->key, p->parent, p->parent_len);
+		struct sig_slot *s = strtab_probe(&db->domains, p->parent, p->parent_len, h);
+		if (s->key) {
+			s->value |= PATTERNS;
+		} else if (strtab_add(&db->domains, &db->key, p->parent, NO_APP | PATTERNS,
+				      NULL) < 0) {
+			return sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
+		}
+		if (strtab_add(&db->pat_parents, &db->key, p->parent, (uint32_t)i, NULL) < 0)
+			return sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
+	}
+	return rc;
+}
+
 int
 sig_db_finalize(sig_db *db, char *err, size_t errlen)
 {
@@ -922,6 +1102,8 @@ sig_db_finalize(sig_db *db, char *err, size_t errlen)
 	if (!bad || sig_db_linting(db))
 		bad |= finalize_names(db, &db->domains, 0, err, errlen) < 0;
 	if (!bad || sig_db_linting(db))
+		bad |= finalize_patterns(db, err, errlen) < 0;
+	if (!bad || sig_db_linting(db))
 		bad |= finalize_names(db, &db->ndpi, 1, err, errlen) < 0;
 	if (!bad || sig_db_linting(db))
 		bad |= finalize_ranges(db, err, errlen) < 0;
@@ -929,6 +1111,10 @@ sig_db_finalize(sig_db *db, char *err, size_t errlen)
 		/* Leave no half-built index behind for a matcher to trip on. */
 		strtab_free(&db->domains);
 		strtab_free(&db->ndpi);
+		strtab_free(&db->pat_parents);
+		free(db->pats);
+		db->pats = NULL;
+		db->n_pats = 0;
 		free(db->segs);
 		db->segs = NULL;
 		db->n_segs = 0;
@@ -959,10 +1145,30 @@ sig_db_open(const char *path, const char *local_path, char *err, size_t errlen)
 
 /* ---- matching -------------------------------------------------------- */
 
+/* The most specific pattern under the parent of slot s that fits label;
+ * NULL when none does. */
+static const struct sig_pat *
+pattern_match(const sig_db *db, const struct sig_slot *s, const char *label, size_t label_len)
+{
+	/* the two tables hash with one key: the parent's hash is s->hash */
+	const struct sig_slot *g = strtab_probe(&db->pat_parents, s->key, s->len, s->hash);
+
+	if (!g->key)
+		return NULL;
+	for (size_t i = g->value; i < db->n_pats; i++) {
+		const struct sig_pat *pat = &db->pats[i];
+		if (pat->parent_len != s->len || memcmp(pat->parent, s->key, s->len) != 0)
+			break;
+		if (label_fits(pat, label, label_len))
+			return pat;
+	}
+	return NULL;
+}
+
 const struct sig_app *
 sig_match_name(const sig_db *db, const char *name, const char **matched)
 {
-	const char *p, *end;
+	const char *p = name, *end, *dot, *label = NULL;
 
 	if (matched)
 		*matched = NULL;
@@ -971,22 +1177,30 @@ sig_match_name(const sig_db *db, const char *name, const char **matched)
 	end = name + strlen(name);
 	/* Every domain has two labels at least: the last label alone is never
 	 * tried, and suffixes longer than any domain are skipped unhashed. */
-	for (p = name; p < end;) {
-		const char *dot = memchr(p, '.', (size_t)(end - p));
+	for (; (dot = memchr(p, '.', (size_t)(end - p))) != NULL; label = p, p = dot + 1) {
 		size_t len = (size_t)(end - p);
-		if (!dot)
-			break;
-		if (len <= db->domain_max_len) {
-			const struct sig_slot *s = strtab_find(&db->domains, &db->key, p, len);
-			if (s) {
-				if (s->value & EXCLUDED)
-					return NULL; /* carved out of its app: no app */
+		if (len > db->domain_max_len)
+			continue;
+		const struct sig_slot *s = strtab_find(&db->domains, &db->key, p, len);
+		if (!s)
+			continue;
+		/* Longer suffixes missed: a pattern on the label just left of
+		 * this one outranks the entry itself. */
+		if ((s->value & PATTERNS) && label) {
+			const struct sig_pat *pat = pattern_match(db, s, label, (size_t)(p - 1 - label));
+			if (pat) {
 				if (matched)
-					*matched = s->key;
-				return &db->apps[s->value]->pub;
+					*matched = pat->text;
+				return &db->apps[pat->app]->pub;
 			}
 		}
-		p = dot + 1;
+		if ((s->value & APP_MASK) == NO_APP)
+			continue; /* only a parent of patterns */
+		if (s->value & EXCLUDED)
+			return NULL; /* carved out of its app: no app */
+		if (matched)
+			*matched = s->key;
+		return &db->apps[s->value & APP_MASK]->pub;
 	}
 	return NULL;
 }

@@ -118,6 +118,58 @@ domain_problem(const char *s, size_t len)
 	return NULL;
 }
 
+/*
+ * Why s is not a label pattern, or NULL when it is one: one '*', at the
+ * start or the end of the first label ("*-my.sharepoint.com": a label
+ * ending in "-my" directly under sharepoint.com; "my-*.example.com": one
+ * starting with "my-"), a literal part of [a-z0-9_-] beside it, and a
+ * normalised domain, the parent, after the first dot. Anything richer
+ * (a '*' mid-label, two of them, a whole-label '*') is refused so that
+ * precedence stays a matter of literal length alone. buf holds the reason
+ * when it names the parent's own problem.
+ */
+static const char *
+pattern_problem(const char *s, size_t len, char *buf, size_t size)
+{
+	const char *star = memchr(s, '*', len), *dot = memchr(s, '.', len);
+	const char *why;
+	size_t label_len;
+
+	if (len > 253)
+		return "is longer than 253 characters";
+	if (memchr(star + 1, '*', len - (size_t)(star + 1 - s)))
+		return "has more than one '*' (a label pattern has one, at the start or end of "
+		       "its first label)";
+	if (!dot)
+		return "is a label pattern without a domain after its first label";
+	if (star > dot)
+		return "has a '*' after its first label (only the first label may be a pattern)";
+	label_len = (size_t)(dot - s);
+	if (label_len == 1)
+		return "has a wildcard (a domain already matches all names under it; a label "
+		       "pattern needs a literal part, as in *-my.example.com)";
+	if (star != s && star != dot - 1)
+		return "has a '*' inside its first label (it may only begin or end the label)";
+	if (label_len > 63)
+		return "has a label longer than 63 characters";
+	for (const char *c = s; c < dot; c++) {
+		if (c == star)
+			continue;
+		if (*c >= 'A' && *c <= 'Z')
+			return "is not lower case";
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		      *c == '_'))
+			return "has a character other than a-z, 0-9, '-', '_' and '.'";
+	}
+	why = domain_problem(dot + 1, len - label_len - 1);
+	if (why) {
+		snprintf(buf, size, "is a label pattern over \"%.*s\", which %s",
+			 (int)(len - label_len - 1), dot + 1, why);
+		return buf;
+	}
+	return NULL;
+}
+
 /* Parses "address/prefix"; returns NULL or why it is not a CIDR. *masked
  * gets the network with the host bits cleared, for the host-bits message. */
 static const char *
@@ -619,28 +671,38 @@ struct domain_list {
 	size_t *n;
 	struct sig_pos **pos;
 	const char *noun; /* for messages: "domain", "excluded domain" */
+	int patterns;	  /* label patterns allowed */
 };
 
 static struct domain_list
 domains_of(struct sig_app_rec *rec)
 {
 	return (struct domain_list){ &rec->pub.domains, &rec->pub.n_domains, &rec->domain_pos,
-				     "domain" };
+				     "domain", 1 };
 }
 
+/* An exclusion names hosts: carving a pattern out of a domain would be a
+ * second kind of precedence for no case seen yet. */
 static struct domain_list
 excludes_of(struct sig_app_rec *rec)
 {
 	return (struct domain_list){ &rec->pub.exclude_domains, &rec->pub.n_exclude_domains,
-				     &rec->exclude_pos, "excluded domain" };
+				     &rec->exclude_pos, "excluded domain", 0 };
 }
 
 /* Checks an entry of list; 0 when it may be added to it. */
 static int
 domain_entry_ok(struct loader *ld, const struct ynode *item, struct domain_list list)
 {
-	const char *why = domain_problem(item->text, item->len);
-	char q[96], where[300];
+	char q[96], where[300], why_buf[400];
+	const char *why;
+
+	if (!memchr(item->text, '*', item->len))
+		why = domain_problem(item->text, item->len);
+	else if (list.patterns)
+		why = pattern_problem(item->text, item->len, why_buf, sizeof(why_buf));
+	else
+		why = "has a '*' (label patterns belong under domains; an exclusion names hosts)";
 
 	if (why || strlen(item->text) != item->len)
 		return load_fail(ld, item->line, "%s %s %s", list.noun,

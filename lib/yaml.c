@@ -353,8 +353,11 @@ yaml_parse(struct yreader *ld, const char *data, size_t len, struct ynode **root
 					     ev->scalar.tag);
 			break;
 		case FYET_ALIAS:
+			/* the usual way to get here is a label pattern such as
+			 * *-my.example.com written without quotes */
 			yfail(ld, line > 0 ? line : ld->last_line,
-				  "YAML anchors and aliases are not supported");
+				  "YAML anchors and aliases are not supported (quote a value "
+				  "that starts with '*')");
 			goto out;
 		case FYET_MAPPING_END:
 		case FYET_SEQUENCE_END:

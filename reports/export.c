@@ -20,10 +20,21 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The banned apps' domains (or, with excluded, the hosts carved out of
- * them), sorted and each once (caller frees the array, not the strings). */
+/* Which names of the banned apps: their domains, their label patterns
+ * ("*-my.sharepoint.com", which neither export format can hold), or the
+ * hosts carved out of them. */
+enum banned_kind { BANNED_DOMAINS, BANNED_PATTERNS, BANNED_EXCLUDED };
+
+static int
+banned_kind_has(enum banned_kind kind, const char *name)
+{
+	return kind == BANNED_EXCLUDED || (kind == BANNED_PATTERNS) == (strchr(name, '*') != NULL);
+}
+
+/* The banned apps' names of one kind, sorted and each once (caller frees
+ * the array, not the strings). */
 static const char **
-banned_domains(const struct report *r, int excluded, size_t *n)
+banned_domains(const struct report *r, enum banned_kind kind, size_t *n)
 {
 	const struct catalog *cat = r->opt.catalog;
 	size_t total = 0;
@@ -32,7 +43,7 @@ banned_domains(const struct report *r, int excluded, size_t *n)
 		const struct catalog_entry *e = catalog_entry_at(cat, i);
 		const struct sig_app *a = sig_db_find_app(r->opt.sigs, e->app);
 		if (e->status == CATALOG_BANNED && a)
-			total += excluded ? a->n_exclude_domains : a->n_domains;
+			total += kind == BANNED_EXCLUDED ? a->n_exclude_domains : a->n_domains;
 	}
 	const char **v = malloc((total ? total : 1) * sizeof(*v));
 	if (!v)
@@ -42,9 +53,11 @@ banned_domains(const struct report *r, int excluded, size_t *n)
 		const struct sig_app *a = sig_db_find_app(r->opt.sigs, e->app);
 		if (e->status != CATALOG_BANNED || !a)
 			continue;
-		size_t m = excluded ? a->n_exclude_domains : a->n_domains;
+		size_t m = kind == BANNED_EXCLUDED ? a->n_exclude_domains : a->n_domains;
+		char *const *names = kind == BANNED_EXCLUDED ? a->exclude_domains : a->domains;
 		for (size_t k = 0; k < m; k++)
-			v[(*n)++] = excluded ? a->exclude_domains[k] : a->domains[k];
+			if (banned_kind_has(kind, names[k]))
+				v[(*n)++] = names[k];
 	}
 	qsort(v, *n, sizeof(*v), cmp_str);
 	size_t w = 0;
@@ -53,6 +66,23 @@ banned_domains(const struct report *r, int excluded, size_t *n)
 			v[w++] = v[i];
 	*n = w;
 	return v;
+}
+
+/* The three lists of names for an export; 0, or -1 (errno ENOMEM) with
+ * nothing left to free. */
+static int
+banned_lists(const struct report *r, const char ***v, size_t *n, const char ***pat,
+	     size_t *n_pat, const char ***ex, size_t *n_ex)
+{
+	*v = banned_domains(r, BANNED_DOMAINS, n);
+	*pat = *v ? banned_domains(r, BANNED_PATTERNS, n_pat) : NULL;
+	*ex = *pat ? banned_domains(r, BANNED_EXCLUDED, n_ex) : NULL;
+	if (*ex)
+		return 0;
+	free(*v);
+	free(*pat);
+	errno = ENOMEM;
+	return -1;
 }
 
 static void
@@ -74,14 +104,10 @@ banned_apps_comment(const struct report *r, FILE *out, const char *lead)
 int
 report_write_blocklist(const struct report *r, FILE *out)
 {
-	size_t n, n_ex;
-	const char **v = banned_domains(r, 0, &n);
-	const char **ex = v ? banned_domains(r, 1, &n_ex) : NULL;
-	if (!v || !ex) {
-		free(v);
-		errno = ENOMEM;
+	size_t n, n_pat, n_ex;
+	const char **v, **pat, **ex;
+	if (banned_lists(r, &v, &n, &pat, &n_pat, &ex, &n_ex) < 0)
 		return -1;
-	}
 	fprintf(out, "# shadowmap blocklist: domains of banned apps; each covers its subdomains\n");
 	banned_apps_comment(r, out, "#");
 	/* a plain list cannot say "but not these": they are named for
@@ -89,9 +115,14 @@ report_write_blocklist(const struct report *r, FILE *out)
 	for (size_t i = 0; i < n_ex; i++)
 		fprintf(out, "# blocked with its app, though other websites embed it: %s\n",
 			ex[i]);
+	/* nor "any label ending in -my": left out rather than widened to the
+	 * parent, which other apps may own */
+	for (size_t i = 0; i < n_pat; i++)
+		fprintf(out, "# not blocked, a plain list has no label patterns: %s\n", pat[i]);
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, "%s\n", v[i]);
 	free(v);
+	free(pat);
 	free(ex);
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
@@ -99,20 +130,19 @@ report_write_blocklist(const struct report *r, FILE *out)
 int
 report_write_rpz(const struct report *r, const char *origin, FILE *out)
 {
-	size_t n, n_ex;
-	const char **v = banned_domains(r, 0, &n);
-	const char **ex = v ? banned_domains(r, 1, &n_ex) : NULL;
-	if (!v || !ex) {
-		free(v);
-		errno = ENOMEM;
+	size_t n, n_pat, n_ex;
+	const char **v, **pat, **ex;
+	if (banned_lists(r, &v, &n, &pat, &n_pat, &ex, &n_ex) < 0)
 		return -1;
-	}
 	/* the serial only has to grow between exports: seconds since the
 	 * epoch fit in 32 bits until 2106 */
 	unsigned long serial = (unsigned long)time(NULL);
 	fprintf(out, "; shadowmap response policy zone %s: domains of banned apps answer NXDOMAIN\n",
 		origin ? origin : "");
 	banned_apps_comment(r, out, ";");
+	/* an RPZ wildcard is a whole label: "*-my" cannot be written */
+	for (size_t i = 0; i < n_pat; i++)
+		fprintf(out, "; not blocked, RPZ wildcards are whole labels: %s\n", pat[i]);
 	fprintf(out, "$TTL 300\n"
 		     "@ IN SOA localhost. hostmaster.localhost. %lu 3600 600 86400 300\n"
 		     "@ IN NS localhost.\n",
@@ -124,6 +154,7 @@ report_write_rpz(const struct report *r, const char *origin, FILE *out)
 	for (size_t i = 0; i < n_ex; i++)
 		fprintf(out, "%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n", ex[i], ex[i]);
 	free(v);
+	free(pat);
 	free(ex);
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }

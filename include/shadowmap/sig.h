@@ -73,6 +73,9 @@ struct sig_app {
 	char *name;
 	char *vendor;
 	char *category; /* a category slug */
+	/* Normalised domains, and label patterns such as "*-my.sharepoint.com"
+	 * (a '*' at one end of the first label): not host names, so whoever
+	 * exports or resolves domains tells them apart by the '*'. */
 	char **domains;
 	size_t n_domains;
 	/* Hosts under domains that do not mean use of the app: what the vendor
@@ -177,9 +180,12 @@ int sig_fact_has(const struct sig_fact *fact, const char *item);
 /*
  * The app whose domain is the longest suffix of name on a label boundary
  * ("files.slack-edge.com" matches "slack-edge.com", "notslack.com" does
- * not match "slack.com"). name must be normalised (domain_normalize).
- * *matched (may be NULL) gets the domain that matched, owned by db.
- * Returns NULL when nothing matches.
+ * not match "slack.com"); a label pattern ranks as a domain one label
+ * longer than its parent ("*-my.sharepoint.com" takes
+ * "contoso-my.sharepoint.com" from "sharepoint.com"). A name whose longest
+ * match is an exclusion matches nothing. name must be normalised
+ * (domain_normalize). *matched (may be NULL) gets the domain or pattern
+ * that matched, owned by db. Returns NULL when nothing matches.
  */
 const struct sig_app *sig_match_name(const sig_db *db, const char *name,
 				     const char **matched);

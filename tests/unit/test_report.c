@@ -399,13 +399,16 @@ test_exports(void **state)
 	report_free(r);
 
 	/* a host carved out of a banned app (a widget other websites embed)
-	 * is let through by the RPZ zone and named in the blocklist */
+	 * is let through by the RPZ zone and named in the blocklist; a label
+	 * pattern, which neither format can hold, is named in both and
+	 * blocks nothing */
 	{
 		char local[600], err[512];
 		snprintf(local, sizeof(local), "%s/local.yaml", w->dir);
 		FILE *f = fopen(local, "w");
 		assert_non_null(f);
-		fputs("overrides:\n  - app: pastebin\n    exclude_domains: [embed.pastebin.com]\n", f);
+		fputs("overrides:\n  - app: pastebin\n    exclude_domains: [embed.pastebin.com]\n"
+		      "    domains: [\"*-paste.example.net\"]\n", f);
 		assert_int_equal(fclose(f), 0);
 		sig_db *sigs = sig_db_open(SOURCE_DIR "/signatures", local, err, sizeof(err));
 		if (!sigs)
@@ -419,11 +422,19 @@ test_exports(void **state)
 		assert_non_null(strstr(rpz, "\npastebin.com CNAME .\n*.pastebin.com CNAME .\n"));
 		assert_non_null(strstr(rpz, "\nembed.pastebin.com CNAME rpz-passthru.\n"
 					    "*.embed.pastebin.com CNAME rpz-passthru.\n"));
+		assert_non_null(strstr(rpz, "\n; not blocked, RPZ wildcards are whole labels: "
+					    "*-paste.example.net\n"));
+		assert_null(strstr(rpz, "\n*-paste"));
+		assert_null(strstr(rpz, "example.net CNAME"));
 		free(rpz);
 		bl = render(rx, report_write_blocklist);
 		assert_non_null(strstr(bl, "\n# blocked with its app, though other websites embed "
 					   "it: embed.pastebin.com\n"));
 		assert_non_null(strstr(bl, "\npastebin.com\n"));
+		assert_non_null(strstr(bl, "\n# not blocked, a plain list has no label patterns: "
+					   "*-paste.example.net\n"));
+		assert_null(strstr(bl, "\n*-paste"));
+		assert_null(strstr(bl, "\nexample.net\n"));
 		free(bl);
 		report_free(rx);
 		sig_db_free(sigs);

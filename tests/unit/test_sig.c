@@ -1277,6 +1277,215 @@ test_exclude_domains(void **state)
 #undef EX_APP_A
 }
 
+/* ---- label patterns -------------------------------------------------- */
+
+#define PAT_APP(slug, rest) \
+	"  - slug: " slug "\n    name: N\n    vendor: V\n    category: c\n" rest
+
+static void
+test_label_patterns(void **state)
+{
+	char path[256], local[256], err[1024];
+	const char *matched;
+	(void)state;
+
+	write_text(EX_HEAD
+		   PAT_APP("drive", "    domains: [\"*-my.share.example\", my-*.pre.example]\n"
+				    "    exclude_domains: [cdn.acme-my.share.example]\n")
+		   PAT_APP("share", "    domains: [share.example]\n")
+		   PAT_APP("special", "    domains: [vip-my.share.example]\n")
+		   PAT_APP("longer", "    domains: [\"*x-my.share.example\"]\n")
+		   PAT_APP("orphan", "    domains: [\"*-tenant.unclaimed.example\"]\n"),
+		   path, sizeof(path));
+	sig_db *db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+
+	/* the pattern outranks its parent's entry, for the host and below */
+	assert_slug(sig_match_name(db, "contoso-my.share.example", &matched)->slug, "drive",
+		    "pattern hit");
+	assert_string_equal(matched, "*-my.share.example");
+	assert_slug(name_slug(db, "a.b.contoso-my.share.example"), "drive", "under a pattern host");
+	/* the parent's other labels stay with the parent */
+	assert_slug(sig_match_name(db, "contoso.share.example", &matched)->slug, "share",
+		    "parent, no pattern");
+	assert_string_equal(matched, "share.example");
+	assert_slug(name_slug(db, "contoso-admin.share.example"), "share", "other ending");
+	assert_slug(name_slug(db, "share.example"), "share", "the parent itself");
+	assert_slug(name_slug(db, "contoso-my-x.share.example"), "share", "literal mid-label");
+	assert_slug(name_slug(db, "my.share.example"), "share", "no '-' before my");
+	/* '*' is one character at least: the literal alone is no tenant */
+	assert_slug(name_slug(db, "-my.share.example"), "share", "label is the literal");
+	assert_slug(name_slug(db, "a.-my.share.example"), "share", "under the bare literal");
+	/* only the label just left of the parent counts */
+	assert_slug(name_slug(db, "contoso-my.x.share.example"), "share", "deeper label");
+	/* a longer entry of another app wins, as in any longest suffix */
+	assert_slug(sig_match_name(db, "vip-my.share.example", &matched)->slug, "special",
+		    "exact beats pattern");
+	assert_string_equal(matched, "vip-my.share.example");
+	assert_slug(name_slug(db, "a.vip-my.share.example"), "special", "under the exact entry");
+	/* and so does the longer literal among patterns of one parent */
+	assert_slug(sig_match_name(db, "bx-my.share.example", &matched)->slug, "longer",
+		    "longest literal");
+	assert_string_equal(matched, "*x-my.share.example");
+	assert_slug(name_slug(db, "x-my.share.example"), "drive", "longer literal needs a tenant");
+	/* an exclusion under the app's own pattern */
+	matched = "x";
+	assert_null(sig_match_name(db, "cdn.acme-my.share.example", &matched));
+	assert_null(matched);
+	assert_slug(name_slug(db, "z.cdn.acme-my.share.example"), NULL, "under the exclusion");
+	assert_slug(name_slug(db, "www.acme-my.share.example"), "drive", "beside the exclusion");
+	/* the prefix form, over a parent no app lists */
+	assert_slug(name_slug(db, "my-acme.pre.example"), "drive", "prefix form");
+	assert_slug(name_slug(db, "a.my-acme.pre.example"), "drive", "under the prefix form");
+	assert_slug(name_slug(db, "my-.pre.example"), NULL, "prefix literal alone");
+	assert_slug(name_slug(db, "xmy-acme.pre.example"), NULL, "prefix mid-label");
+	assert_slug(name_slug(db, "pre.example"), NULL, "unlisted parent");
+	assert_slug(name_slug(db, "acme-tenant.unclaimed.example"), "orphan", "suffix, unlisted");
+	assert_slug(name_slug(db, "acme.unclaimed.example"), NULL, "unlisted parent's label");
+	/* the entry stays as written, for whoever reads the app's domains */
+	const struct sig_app *drive = sig_db_find_app(db, "drive");
+	assert_int_equal(drive->n_domains, 2);
+	assert_string_equal(drive->domains[0], "*-my.share.example");
+#ifdef COUNT_ALLOCS
+	n_allocs = 0;
+	alloc_counting = 1;
+	for (int i = 0; i < 100; i++) {
+		(void)sig_match_name(db, "a.contoso-my.share.example", &matched);
+		(void)sig_match_name(db, "a.contoso.share.example", &matched);
+	}
+	alloc_counting = 0;
+	assert_int_equal(n_allocs, 0);
+#endif
+	sig_db_free(db);
+
+	/* a local file may add a pattern to a built-in app, or take one */
+	write_text("overrides:\n  - app: special\n    domains: [\"*-vip.share.example\"]\n"
+		   "apps:\n" PAT_APP("corp-drive", "    take_domains: [my-*.pre.example]\n"),
+		   local, sizeof(local));
+	db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_load_overrides(db, local, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_slug(name_slug(db, "my-acme.pre.example"), "corp-drive", "taken pattern");
+	assert_slug(name_slug(db, "contoso-vip.share.example"), "special", "added pattern");
+	assert_slug(name_slug(db, "contoso-my.share.example"), "drive", "pattern not taken");
+	assert_true(sig_db_find_app(db, "drive")->overridden);
+	sig_db_free(db);
+	unlink(local);
+	unlink(path);
+}
+static void
+test_label_pattern_errors(void **state)
+{
+	/* a pattern of app a; each case adds to it */
+#define PAT_A EX_HEAD PAT_APP("a", "    domains: [a.example, \"*-my.a.example\"]\n")
+	static const struct {
+		const char *text;
+		int line;
+		const char *reason;
+	} cases[] = {
+		/* the syntax: one '*', at an end of the first label, a literal
+		 * beside it, a domain after it */
+		{ PAT_A PAT_APP("b", "    domains: [\"a*b.example.com\"]\n"), 13,
+		  "domain \"a*b.example.com\" has a '*' inside its first label" },
+		{ PAT_A PAT_APP("b", "    domains: [\"**-my.example.com\"]\n"), 13,
+		  "has more than one '*'" },
+		{ PAT_A PAT_APP("b", "    domains: [\"*-my.*.example.com\"]\n"), 13,
+		  "has more than one '*'" },
+		{ PAT_A PAT_APP("b", "    domains: [\"x.*-my.example.com\"]\n"), 13,
+		  "has a '*' after its first label" },
+		{ PAT_A PAT_APP("b", "    domains: [\"*.example.com\"]\n"), 13,
+		  "domain \"*.example.com\" has a wildcard (a domain already matches all names "
+		  "under it; a label pattern needs a literal part" },
+		{ PAT_A PAT_APP("b", "    domains: [\"*-my\"]\n"), 13,
+		  "is a label pattern without a domain after its first label" },
+		{ PAT_A PAT_APP("b", "    domains: [\"*-MY.example.com\"]\n"), 13,
+		  "domain \"*-MY.example.com\" is not lower case" },
+		{ PAT_A PAT_APP("b", "    domains: [\"*-m/y.example.com\"]\n"), 13,
+		  "has a character other than" },
+		/* the parent follows the rules of a domain: no pattern over a
+		 * top-level domain, which would span everyone's names */
+		{ PAT_A PAT_APP("b", "    domains: [\"*-my.com\"]\n"), 13,
+		  "domain \"*-my.com\" is a label pattern over \"com\", which has a single label" },
+		{ PAT_A PAT_APP("b", "    domains: [\"*-my.Example.com\"]\n"), 13,
+		  "over \"Example.com\", which is not lower case" },
+		{ PAT_A PAT_APP("b", "    domains: [\"*-my.example.123\"]\n"), 13,
+		  "which ends in a numeric label" },
+		/* unquoted, YAML reads an alias; the message says what to do */
+		{ PAT_A PAT_APP("b", "    domains:\n      - *-my.example.com\n"), 14,
+		  "quote a value that starts with '*'" },
+		/* a pattern is claimed like a domain */
+		{ PAT_A PAT_APP("b", "    domains: [\"*-my.a.example\"]\n"), 13,
+		  "domain \"*-my.a.example\" of app \"b\" is already claimed by app \"a\"" },
+		{ EX_HEAD PAT_APP("a", "    domains: [\"*-my.a.example\", \"*-my.a.example\"]\n"), 8,
+		  "domain \"*-my.a.example\" is listed twice in this app" },
+		/* exclusions name hosts, under the app's own domains and patterns */
+		{ PAT_A "    exclude_domains: [\"*-x.a.example\"]\n", 9,
+		  "excluded domain \"*-x.a.example\" has a '*'" },
+		{ PAT_A PAT_APP("b", "    domains: [b.example]\n"
+				     "    exclude_domains: [x-my.a.example]\n"), 14,
+		  "exclude_domains: \"x-my.a.example\" is not under any domain of app \"b\"" },
+		/* equally long literals at opposite ends, in two apps: "a--b" fits
+		 * both and neither is more specific */
+		{ PAT_A PAT_APP("b", "    domains: [\"*-b.a.example\"]\n")
+			PAT_APP("c", "    domains: [\"c-*.a.example\"]\n"), 18,
+		  "pattern \"c-*.a.example\" of app \"c\" is as specific as pattern "
+		  "\"*-b.a.example\" of app \"b\" (" },
+		/* both ends in one app are fine; a third app's end still ties */
+		{ PAT_A PAT_APP("b", "    domains: [\"*-b.a.example\", \"c-*.a.example\"]\n")
+			PAT_APP("d", "    domains: [\"*-d.a.example\"]\n"), 13,
+		  "pattern \"c-*.a.example\" of app \"b\" is as specific as pattern "
+		  "\"*-d.a.example\" of app \"d\" (" },
+		/* and names a label that fits both */
+		{ PAT_A PAT_APP("b", "    domains: [\"*-b.a.example\"]\n")
+			PAT_APP("c", "    domains: [\"c-*.a.example\"]\n"), 18,
+		  "a label such as \"c--b\" fits both" },
+	};
+	char path[256], err[1024];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load_text(cases[i].text, path, sizeof(path), err, sizeof(err));
+		assert_error(err, path, cases[i].line, cases[i].reason);
+	}
+
+	/* what is fine: a literal of 62 characters (63 with the '*'), an
+	 * exclusion that is a whole host the pattern covers, both ends in one
+	 * app, and literals of one end and one length in two apps */
+	static const char *const good[] = {
+		PAT_A "    exclude_domains: [old-my.a.example]\n",
+		PAT_A PAT_APP("b", "    domains: [\"*-b.a.example\", \"c-*.a.example\"]\n"),
+		PAT_A PAT_APP("b", "    domains: [\"*-ab.a.example\"]\n"),
+		PAT_A PAT_APP("b", "    domains: [\"*-mx.a.example\"]\n"),
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		load_text(good[i], path, sizeof(path), err, sizeof(err));
+		if (err[0])
+			fail_msg("good case %zu: %s", i, err);
+	}
+	{
+		char label[70], yaml[512];
+		memset(label, 'a', sizeof(label));
+		label[0] = '*';
+		label[63] = '\0';
+		snprintf(yaml, sizeof(yaml), "%s%s%s.example.com\"]\n", EX_HEAD,
+			 PAT_APP("b", "    domains: [\""), label);
+		load_text(yaml, path, sizeof(path), err, sizeof(err));
+		if (err[0])
+			fail_msg("63-character pattern label: %s", err);
+		label[63] = 'a';
+		label[64] = '\0';
+		snprintf(yaml, sizeof(yaml), "%s%s%s.example.com\"]\n", EX_HEAD,
+			 PAT_APP("b", "    domains: [\""), label);
+		load_text(yaml, path, sizeof(path), err, sizeof(err));
+		assert_error(err, path, 8, "has a label longer than 63 characters");
+	}
+#undef PAT_A
+}
+
 static void
 test_overrides(void **state)
 {
@@ -1636,13 +1845,18 @@ test_real_signatures(void **state)
 		const struct sig_app *app = sig_db_app(db, i);
 		assert_non_null(sig_db_find_category(db, app->category));
 		for (size_t d = 0; d < app->n_domains; d++) {
-			char sub[300];
-			const char *matched = NULL;
-			if (sig_match_name(db, app->domains[d], &matched) != app)
-				fail_msg("%s: domain %s does not match it", app->slug,
-					 app->domains[d]);
-			assert_string_equal(matched, app->domains[d]);
-			snprintf(sub, sizeof(sub), "zz-test.%s", app->domains[d]);
+			char host[300], sub[320];
+			const char *matched = NULL, *dom = app->domains[d], *star = strchr(dom, '*');
+			/* a label pattern stands for hosts: a tenant fills the '*' */
+			if (star)
+				snprintf(host, sizeof(host), "%.*szz-tenant%s", (int)(star - dom), dom,
+					 star + 1);
+			else
+				snprintf(host, sizeof(host), "%s", dom);
+			if (sig_match_name(db, host, &matched) != app)
+				fail_msg("%s: domain %s does not match it", app->slug, host);
+			assert_string_equal(matched, dom);
+			snprintf(sub, sizeof(sub), "zz-test.%s", host);
 			if (sig_match_name(db, sub, NULL) != app)
 				fail_msg("%s: %s does not match it", app->slug, sub);
 		}
@@ -1718,6 +1932,8 @@ main(void)
 		cmocka_unit_test(test_fact_variants),
 		cmocka_unit_test(test_country_codes),
 		cmocka_unit_test(test_exclude_domains),
+		cmocka_unit_test(test_label_patterns),
+		cmocka_unit_test(test_label_pattern_errors),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_override_errors),
 		cmocka_unit_test(test_lint_all_problems),
