@@ -60,9 +60,13 @@ void dpi_flow_free(struct dpi_flow *f);
 /*
  * Feeds one IP packet (l3: IP header on, len captured bytes). Returns 1
  * once nDPI has a verdict from the payload; 0 while it wants more.
+ * may_hold: a TCP packet without payload, which may wait until nDPI is
+ * needed for the flow (dpi.c, "held packets").
  */
 int dpi_packet(struct dpi *d, struct dpi_flow *f, const uint8_t *l3, uint32_t len,
-	       int64_t ts_usec);
+	       int64_t ts_usec, int may_hold);
+/* Packets nDPI has processed so far, over all flows. */
+uint64_t dpi_fed_packets(const struct dpi *d);
 
 /* Whether nDPI could still learn more (e.g. a TLS certificate). */
 int dpi_wants_more(struct dpi *d, struct dpi_flow *f);

@@ -433,6 +433,8 @@ void
 engine_get_stats(const struct engine *e, struct engine_stats *st)
 {
 	*st = e->st;
+	if (e->dpi)
+		st->dpi_packets = dpi_fed_packets(e->dpi);
 }
 
 void
@@ -1030,8 +1032,8 @@ detect_packet(struct engine *e, struct flow *f, const struct pkt *p, int up)
 		}
 	}
 	if (d->dpi && !d->dpi_done && p->frag != PKT_FRAG_LATER) {
-		e->st.dpi_packets++;
-		if (dpi_packet(e->dpi, d->dpi, p->l3, p->l3_caplen, p->ts)) {
+		if (dpi_packet(e->dpi, d->dpi, p->l3, p->l3_caplen, p->ts,
+			       p->l4_proto == IPPROTO_TCP && p->payload_len == 0)) {
 			/* A TLS flow without a name of its own may still be named
 			 * by its certificate, and one nDPI has not tied to an
 			 * application yet may be by the certificate's names: let
