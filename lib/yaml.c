@@ -144,6 +144,18 @@ diag_capture(struct fy_diag *diag, void *user, const char *buf, size_t len)
  *   plain prose might, but prose with 32 unclosed brackets is not a file we
  *   need to read.
  */
+/* ASCII bytes that mean nothing to precheck but as the byte before the
+ * next: all but NUL, newline, quotes, backslash, '#' and brackets. */
+static const unsigned char ordinary[256] = {
+	[0x01 ... 0x09] = 1, /* '\n' */
+	[0x0b ... 0x21] = 1, /* '"' '#' */
+	[0x24 ... 0x26] = 1, /* '\'' */
+	[0x28 ... 0x5a] = 1, /* '[' '\\' ']' */
+	[0x5e ... 0x7a] = 1, /* '{' */
+	[0x7c] = 1,          /* '}' */
+	[0x7e ... 0x7f] = 1,
+};
+
 static int
 precheck(struct yreader *ld, const unsigned char *s, size_t len)
 {
@@ -154,8 +166,15 @@ precheck(struct yreader *ld, const unsigned char *s, size_t len)
 
 	for (size_t i = 0; i < len;) {
 		unsigned char c = s[i];
-		/* ASCII inline: this loop sees every byte of every signature file
-		 * at each start of the agent */
+		/* This loop sees every byte of every signature file at each
+		 * start of the agent: most take the first branch. (Inside
+		 * quotes or a comment prev does not matter: the closing quote
+		 * and the newline set it.) */
+		if (ordinary[c]) {
+			prev = c;
+			i++;
+			continue;
+		}
 		size_t n = c < 0x80 ? 1 : utf8_seq_len(s + i, len - i);
 
 		if (c == 0)
