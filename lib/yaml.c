@@ -7,6 +7,7 @@
  * checked first for what libfyaml does not guard against.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,64 @@
 #define YAML_NODES_MAX 250000u /* about 100 bytes each; real files need a few thousand */
 
 /* What one parse carries around: where errors go. */
+/*
+ * A tree's nodes, texts and child lists come from blocks of an arena and
+ * go with it at once: on the agent's start, malloc and free of some
+ * hundred thousand small pieces were a third of loading the signatures.
+ */
+#define YBLOCK_SIZE ((size_t)64 << 10)
+
+struct yblock {
+	struct yblock *next;
+	size_t used, size;
+	max_align_t data[]; /* size bytes */
+};
+
+struct yarena {
+	struct yblock *blocks; /* the newest first */
+};
+
+static void *
+yalloc(struct yarena *ar, size_t size)
+{
+	size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+	struct yblock *b = ar->blocks;
+	if (!b || b->size - b->used < size) {
+		size_t cap = size > YBLOCK_SIZE / 4 ? size : YBLOCK_SIZE;
+		b = malloc(sizeof(*b) + cap);
+		if (!b)
+			return NULL;
+		b->used = 0;
+		b->size = cap;
+		if (cap == size && ar->blocks) {
+			/* a big piece alone: the current block stays current */
+			b->next = ar->blocks->next;
+			ar->blocks->next = b;
+			b->used = size;
+			return b->data;
+		}
+		b->next = ar->blocks;
+		ar->blocks = b;
+	}
+	void *p = (char *)b->data + b->used;
+	b->used += size;
+	return p;
+}
+
+static void
+yarena_free(struct yarena *ar)
+{
+	if (!ar)
+		return;
+	for (struct yblock *b = ar->blocks, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(ar);
+}
+
 struct yreader {
+	struct yarena *arena; /* of the tree being built */
 	const char *name; /* the file, for messages */
 	char *err;
 	size_t errlen;
@@ -86,23 +144,21 @@ yaml_quote(char *buf, size_t size, const char *s, size_t len)
 void
 ynode_free(struct ynode *n)
 {
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->n_kids; i++)
-		ynode_free(n->kids[i]);
-	free(n->kids);
-	free(n->text);
-	free(n);
+	/* a node other than a root lives and dies with its root's arena */
+	if (n)
+		yarena_free(n->arena);
 }
 
 static int
-ynode_add_kid(struct ynode *parent, struct ynode *kid)
+ynode_add_kid(struct yreader *ld, struct ynode *parent, struct ynode *kid)
 {
 	if (parent->n_kids == parent->cap_kids) {
 		size_t want = parent->cap_kids ? parent->cap_kids * 2 : 4;
-		struct ynode **v = realloc(parent->kids, want * sizeof(*v));
+		struct ynode **v = yalloc(ld->arena, want * sizeof(*v));
 		if (!v)
 			return -1;
+		if (parent->n_kids)
+			memcpy(v, parent->kids, parent->n_kids * sizeof(*v));
 		parent->kids = v;
 		parent->cap_kids = want;
 	}
@@ -273,11 +329,12 @@ ynode_from_event(struct yreader *ld, struct fy_event *ev, enum ynode_type type,
 		yfail(ld, line, "too many YAML nodes");
 		return NULL;
 	}
-	n = calloc(1, sizeof(*n));
+	n = yalloc(ld->arena, sizeof(*n));
 	if (!n) {
 		yfail(ld, line, "out of memory");
 		return NULL;
 	}
+	memset(n, 0, sizeof(*n));
 	n->type = type;
 	n->line = event_line(ev); /* -1 for an empty value: see yaml_read */
 	if (type == YNODE_SCALAR) {
@@ -285,9 +342,8 @@ ynode_from_event(struct yreader *ld, struct fy_event *ev, enum ynode_type type,
 		const char *text = fy_token_get_text(ev->scalar.value, &len);
 		if (!text)
 			len = 0;
-		n->text = malloc(len + 1);
+		n->text = yalloc(ld->arena, len + 1);
 		if (!n->text) {
-			free(n);
 			yfail(ld, line, "out of memory");
 			return NULL;
 		}
@@ -318,6 +374,9 @@ yaml_parse(struct yreader *ld, const char *data, size_t len, struct ynode **root
 	ld->last_line = 1;
 	if (precheck(ld, (const unsigned char *)data, len) < 0)
 		return -1;
+	ld->arena = calloc(1, sizeof(*ld->arena));
+	if (!ld->arena)
+		return yfail(ld, 0, "out of memory");
 
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL; /* never stderr: errors are collected below */
@@ -391,8 +450,8 @@ yaml_parse(struct yreader *ld, const char *data, size_t len, struct ynode **root
 			if (!n)
 				goto out;
 			if (depth == 0) {
-				/* Only one root per document, one document per file. */
-				ynode_free(*root);
+				/* Only one root per document, one document per file
+				 * (an earlier one stays in the arena until the end). */
 				*root = n;
 			} else {
 				struct ynode *parent = stack[depth - 1];
@@ -400,8 +459,7 @@ yaml_parse(struct yreader *ld, const char *data, size_t len, struct ynode **root
 				if (n->line < 0)
 					n->line = parent->n_kids ? parent->kids[parent->n_kids - 1]->line
 								 : parent->line;
-				if (ynode_add_kid(parent, n) < 0) {
-					ynode_free(n);
+				if (ynode_add_kid(ld, parent, n) < 0) {
 					yfail(ld, ld->last_line, "out of memory");
 					goto out;
 				}
@@ -427,10 +485,13 @@ yaml_parse(struct yreader *ld, const char *data, size_t len, struct ynode **root
 out:
 	if (ev)
 		fy_parser_event_free(fyp, ev);
-	if (rc < 0) {
-		ynode_free(*root);
+	if (rc == 0 && *root) {
+		(*root)->arena = ld->arena; /* the tree goes with its root */
+	} else {
+		yarena_free(ld->arena);
 		*root = NULL;
 	}
+	ld->arena = NULL;
 	if (fyp)
 		fy_parser_destroy(fyp);
 	if (diag)

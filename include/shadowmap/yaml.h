@@ -16,6 +16,8 @@ enum ynode_type {
 	YNODE_MAP,
 };
 
+struct yarena;
+
 struct ynode {
 	enum ynode_type type;
 	int line;            /* 1-based */
@@ -24,6 +26,7 @@ struct ynode {
 	size_t len;
 	struct ynode **kids; /* sequences: items; mappings: key, value, key, ... */
 	size_t n_kids, cap_kids;
+	struct yarena *arena; /* the root's: where the whole tree lives */
 };
 
 #define YAML_FILE_MAX (8u << 20)
@@ -38,6 +41,7 @@ int yaml_read_file(const char *path, size_t max_bytes, struct ynode **root, char
 /* The same on a buffer; name stands for the file in messages. */
 int yaml_read_string(const char *name, const char *data, size_t len, struct ynode **root,
 		     char *err, size_t errlen);
+/* Frees a tree given its root (a tree's nodes go all at once). */
 void ynode_free(struct ynode *n);
 
 /* The value of a mapping's key, or NULL. */
