@@ -8,7 +8,8 @@
  * longest matching domain. A label pattern ("*-my.sharepoint.com") marks
  * its parent's entry with a bit, so only names under such a parent look
  * at patterns, and a pattern ranks as an entry one label longer than its
- * parent. Addresses: the CIDRs (nested or disjoint, never
+ * parent; a pattern of exclude_domains ranks the same and names no app.
+ * Addresses: the CIDRs (nested or disjoint, never
  * partly overlapping) flattened into sorted disjoint intervals, each owned
  * by the most specific range, found by binary search. No lookup allocates.
  */
@@ -39,7 +40,7 @@ struct sig_strtab {
 
 /* A label pattern of one app: "*-my.sharepoint.com" (the label just left
  * of the parent ends with lit) or "my-*.example.com" (it starts with it).
- * The strings point into the app's domain entry. */
+ * The strings point into the app's domain or exclusion entry. */
 struct sig_pat {
 	const char *text;
 	const char *parent;
@@ -47,6 +48,7 @@ struct sig_pat {
 	uint32_t parent_len, lit_len;
 	uint32_t app;
 	int lit_first; /* "my-*": the literal begins the label */
+	int excluded;  /* from exclude_domains: a name it fits matches no app */
 };
 
 /* A stretch of address space that belongs to one app. */
@@ -902,6 +904,34 @@ under_own_domain(const struct sig_app *a, const char *host)
 	return 0;
 }
 
+/* Whether an exclusion pattern of app a lies under its own domains: its
+ * parent is one of them or under one. The app's own label patterns do not
+ * count (a parent holds no '*', so none compares equal): a pattern carved
+ * out of a pattern is a case no vendor has shown, and this way every name
+ * the exclusion fits is plainly under a domain of the app. */
+static int
+excluded_pattern_own(const struct sig_app *a, const char *pattern)
+{
+	const char *parent = strchr(pattern, '.') + 1;
+	size_t pl = strlen(parent);
+
+	for (size_t i = 0; i < a->n_domains; i++) {
+		size_t dl = strlen(a->domains[i]);
+		if (pl == dl ? memcmp(parent, a->domains[i], dl) == 0
+			     : pl > dl + 1 && parent[pl - dl - 1] == '.' &&
+				       memcmp(parent + pl - dl, a->domains[i], dl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether the exclusion excl of app a is where it may be. */
+static int
+exclusion_own(const struct sig_app *a, const char *excl)
+{
+	return strchr(excl, '*') ? excluded_pattern_own(a, excl) : under_own_domain(a, excl);
+}
+
 /* Adds the names of kind of app a to t; a name another app holds is a
  * problem that points at both. Returns 0, or the problem's status with
  * *stop set when loading cannot go on (out of memory, or not linting). */
@@ -916,12 +946,19 @@ claim_names(sig_db *db, struct sig_strtab *t, size_t a, enum name_kind kind, int
 	int rc = 0;
 
 	for (size_t i = 0; i < n && !*stop; i++) {
-		if (kind == NAME_EXCLUDED && !under_own_domain(&rec->pub, names[i])) {
-			rc = sig_db_problem(db, err, errlen, pos[i].file, pos[i].line,
-					    "exclude_domains: \"%s\" is not under any domain of app "
-					    "\"%s\" (an exclusion carves a host out of the app's own "
-					    "domains)",
-					    names[i], rec->pub.slug);
+		if (kind == NAME_EXCLUDED && !exclusion_own(&rec->pub, names[i])) {
+			if (strchr(names[i], '*'))
+				rc = sig_db_problem(db, err, errlen, pos[i].file, pos[i].line,
+						    "exclude_domains: pattern \"%s\" is not under any "
+						    "domain of app \"%s\" (its parent \"%s\" must be one "
+						    "of the app's domains or under one)",
+						    names[i], rec->pub.slug, strchr(names[i], '.') + 1);
+			else
+				rc = sig_db_problem(db, err, errlen, pos[i].file, pos[i].line,
+						    "exclude_domains: \"%s\" is not under any domain of "
+						    "app \"%s\" (an exclusion carves a host out of the "
+						    "app's own domains)",
+						    names[i], rec->pub.slug);
 			*stop = !sig_db_linting(db);
 			continue;
 		}
@@ -998,17 +1035,51 @@ pat_cmp(const void *pa, const void *pb)
 		return a->lit_first - b->lit_first;
 	if (a->app != b->app)
 		return a->app < b->app ? -1 : 1;
+	if (a->excluded != b->excluded)
+		return a->excluded - b->excluded;
 	return strcmp(a->text, b->text);
 }
 
+/* What a name that fits pat gets: its app, or no app for an exclusion.
+ * Two patterns that tie matter only when this differs. */
+static uint32_t
+pat_outcome(const struct sig_pat *pat)
+{
+	return pat->excluded ? NO_APP : pat->app;
+}
+
+/* The label patterns among app a's domains, or among its exclusions (those
+ * under its own domains: the others were reported by claim_names); into
+ * pats when not NULL. Returns how many. */
+static size_t
+app_patterns(const sig_db *db, size_t a, int excluded, struct sig_pat *pats)
+{
+	const struct sig_app *app = &db->apps[a]->pub;
+	char **names = excluded ? app->exclude_domains : app->domains;
+	size_t n = excluded ? app->n_exclude_domains : app->n_domains, k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!strchr(names[i], '*') || (excluded && !excluded_pattern_own(app, names[i])))
+			continue;
+		if (pats) {
+			pattern_split(names[i], &pats[k]);
+			pats[k].app = (uint32_t)a;
+			pats[k].excluded = excluded;
+		}
+		k++;
+	}
+	return k;
+}
+
 /*
- * Indexes the label patterns among the apps' domains. The patterns went
- * into the domain table as they are written, like any domain, so that one
- * claimed by two apps is the usual error with both places; no normalised
- * name holds a '*', so those entries never match a name by themselves.
- * Here each pattern's parent gets the PATTERNS bit (or an entry of its own
- * when no app lists the parent), and patterns that rank the same for one
- * label ("a-*" and "*-b" of two apps both fit "a--b") are an error:
+ * Indexes the label patterns among the apps' domains and exclusions. The
+ * patterns went into the domain table as they are written, like any
+ * domain or exclusion, so that one listed twice is the usual error with
+ * both places; no normalised name holds a '*', so those entries never
+ * match a name by themselves. Here each pattern's parent gets the PATTERNS
+ * bit (or an entry of its own when no app lists the parent), and patterns
+ * that rank the same for one label ("a-*" and "*-b" both fit "a--b") but
+ * answer differently (two apps, or an app and an exclusion) are an error:
  * precedence is by the length of the literal, and a tie has no answer.
  */
 static int
@@ -1018,26 +1089,23 @@ finalize_patterns(sig_db *db, char *err, size_t errlen)
 	int rc = 0;
 
 	for (size_t a = 0; a < db->n_apps; a++)
-		for (size_t i = 0; i < db->apps[a]->pub.n_domains; i++)
-			n += strchr(db->apps[a]->pub.domains[i], '*') != NULL;
+		n += app_patterns(db, a, 0, NULL) + app_patterns(db, a, 1, NULL);
 	if (n == 0 || !db->domains.slots)
 		return 0; /* none, or the domain table failed and said so */
 	db->pats = calloc(n, sizeof(*db->pats));
 	if (!db->pats || strtab_init(&db->pat_parents, n) < 0)
 		return sig_db_problem(db, err, errlen, "signatures", 0, "out of memory");
-	for (size_t a = 0; a < db->n_apps; a++)
-		for (size_t i = 0; i < db->apps[a]->pub.n_domains; i++)
-			if (strchr(db->apps[a]->pub.domains[i], '*')) {
-				pattern_split(db->apps[a]->pub.domains[i], &db->pats[k]);
-				db->pats[k++].app = (uint32_t)a;
-			}
+	for (size_t a = 0; a < db->n_apps; a++) {
+		k += app_patterns(db, a, 0, db->pats + k);
+		k += app_patterns(db, a, 1, db->pats + k);
+	}
 	db->n_pats = n;
 	qsort(db->pats, n, sizeof(*db->pats), pat_cmp);
 
 	/* A run is one parent and one literal length, suffix forms ("*-b")
-	 * first; a prefix form ties with any suffix form of another app in
-	 * its run, so the run's first pattern and the first of another app
-	 * than that are the only partners to look at. */
+	 * first; a prefix form ties with any suffix form of another outcome
+	 * in its run, so the run's first pattern and the first of another
+	 * outcome than that are the only partners to look at. */
 	size_t run = 0, run_other = SIZE_MAX;
 	for (size_t i = 0; i < n; i++) {
 		const struct sig_pat *p = &db->pats[i];
@@ -1049,22 +1117,27 @@ finalize_patterns(sig_db *db, char *err, size_t errlen)
 		}
 		const struct sig_pat *head = &db->pats[run], *q = NULL;
 		if (!p->lit_first) {
-			if (run_other == SIZE_MAX && p->app != head->app)
+			if (run_other == SIZE_MAX && pat_outcome(p) != pat_outcome(head))
 				run_other = i;
 		} else if (!head->lit_first) {
-			q = head->app != p->app ? head
-			    : run_other != SIZE_MAX ? &db->pats[run_other] : NULL;
+			q = pat_outcome(head) != pat_outcome(p) ? head
+			    : run_other != SIZE_MAX	     ? &db->pats[run_other]
+							     : NULL;
 		}
 		if (q) {
 			const struct sig_app_rec *pa = db->apps[p->app], *qa = db->apps[q->app];
-			struct sig_pos where = name_pos(pa, p->text, NAME_DOMAIN);
-			struct sig_pos other = name_pos(qa, q->text, NAME_DOMAIN);
+			struct sig_pos where = name_pos(pa, p->text,
+							p->excluded ? NAME_EXCLUDED : NAME_DOMAIN);
+			struct sig_pos other = name_pos(qa, q->text,
+							q->excluded ? NAME_EXCLUDED : NAME_DOMAIN);
 			rc = sig_db_problem(db, err, errlen, where.file, where.line,
-					    "pattern \"%s\" of app \"%s\" is as specific as pattern "
+					    "%spattern \"%s\" of app \"%s\" is as specific as %spattern "
 					    "\"%s\" of app \"%s\" (%s:%d): a label such as \"%.*s%.*s\" "
 					    "fits both (make one literal longer, or list such hosts by name)",
-					    p->text, pa->pub.slug, q->text, qa->pub.slug, other.file,
-					    other.line, (int)p->lit_len, p->lit, (int)q->lit_len, q->lit);
+					    p->excluded ? "excluded " : "", p->text, pa->pub.slug,
+					    q->excluded ? "excluded " : "", q->text, qa->pub.slug,
+					    other.file, other.line, (int)p->lit_len, p->lit,
+					    (int)q->lit_len, q->lit);
 			if (!sig_db_linting(db))
 				return rc;
 		}
@@ -1188,6 +1261,8 @@ sig_match_name(const sig_db *db, const char *name, const char **matched)
 		 * this one outranks the entry itself. */
 		if ((s->value & PATTERNS) && label) {
 			const struct sig_pat *pat = pattern_match(db, s, label, (size_t)(p - 1 - label));
+			if (pat && pat->excluded)
+				return NULL; /* carved out of its app by a pattern */
 			if (pat) {
 				if (matched)
 					*matched = pat->text;

@@ -667,29 +667,29 @@ where_text(const struct loader *ld, const struct sig_pos *pos, char *buf, size_t
 }
 
 /* One of an app's lists of domains: the domains that name it, or the
- * hosts under them it excludes. */
+ * hosts under them it excludes. Both may hold label patterns. */
 struct domain_list {
 	char ***items;
 	size_t *n;
 	struct sig_pos **pos;
 	const char *noun; /* for messages: "domain", "excluded domain" */
-	int patterns;	  /* label patterns allowed */
 };
 
 static struct domain_list
 domains_of(struct sig_app_rec *rec)
 {
 	return (struct domain_list){ &rec->pub.domains, &rec->pub.n_domains, &rec->domain_pos,
-				     "domain", 1 };
+				     "domain" };
 }
 
-/* An exclusion names hosts: carving a pattern out of a domain would be a
- * second kind of precedence for no case seen yet. */
+/* A pattern here carves hosts whose name says what they are
+ * ("p123-fmip.icloud.com") out of a domain; it ranks as a domain pattern
+ * does, so no second kind of precedence comes with it. */
 static struct domain_list
 excludes_of(struct sig_app_rec *rec)
 {
 	return (struct domain_list){ &rec->pub.exclude_domains, &rec->pub.n_exclude_domains,
-				     &rec->exclude_pos, "excluded domain", 0 };
+				     &rec->exclude_pos, "excluded domain" };
 }
 
 /* Checks an entry of list; 0 when it may be added to it. */
@@ -701,10 +701,8 @@ domain_entry_ok(struct loader *ld, const struct ynode *item, struct domain_list 
 
 	if (!memchr(item->text, '*', item->len))
 		why = domain_problem(item->text, item->len);
-	else if (list.patterns)
-		why = pattern_problem(item->text, item->len, why_buf, sizeof(why_buf));
 	else
-		why = "has a '*' (label patterns belong under domains; an exclusion names hosts)";
+		why = pattern_problem(item->text, item->len, why_buf, sizeof(why_buf));
 
 	if (why || strlen(item->text) != item->len)
 		return load_fail(ld, item->line, "%s %s %s", list.noun,
@@ -742,9 +740,10 @@ app_add_domain(struct loader *ld, const struct ynode *item, void *vrec)
 	return domain_append(ld, item, domains_of(vrec));
 }
 
-/* exclude_domains: hosts under the app's domains that do not mean it;
- * whether each is under one of them is checked once every file is read
- * (sig_db_finalize), since an override may add the domain later. */
+/* exclude_domains: hosts (or label patterns) under the app's domains that
+ * do not mean it; whether each is under one of them is checked once every
+ * file is read (sig_db_finalize), since an override may add the domain
+ * later. */
 static int
 app_add_exclude(struct loader *ld, const struct ynode *item, void *vrec)
 {

@@ -21,14 +21,28 @@ cmp_str(const void *a, const void *b)
 }
 
 /* Which names of the banned apps: their domains, their label patterns
- * ("*-my.sharepoint.com", which neither export format can hold), or the
- * hosts carved out of them. */
-enum banned_kind { BANNED_DOMAINS, BANNED_PATTERNS, BANNED_EXCLUDED };
+ * ("*-my.sharepoint.com", which neither export format can hold), the
+ * hosts carved out of them, or the label patterns carved out of them
+ * ("*-fmip.icloud.com", which neither format can let through either). */
+enum banned_kind {
+	BANNED_DOMAINS,
+	BANNED_PATTERNS,
+	BANNED_EXCLUDED,
+	BANNED_EXCLUDED_PATTERNS,
+	BANNED_KINDS
+};
+
+static int
+banned_kind_excluded(enum banned_kind kind)
+{
+	return kind == BANNED_EXCLUDED || kind == BANNED_EXCLUDED_PATTERNS;
+}
 
 static int
 banned_kind_has(enum banned_kind kind, const char *name)
 {
-	return kind == BANNED_EXCLUDED || (kind == BANNED_PATTERNS) == (strchr(name, '*') != NULL);
+	int pattern = kind == BANNED_PATTERNS || kind == BANNED_EXCLUDED_PATTERNS;
+	return pattern == (strchr(name, '*') != NULL);
 }
 
 /* The banned apps' names of one kind, sorted and each once (caller frees
@@ -43,7 +57,7 @@ banned_domains(const struct report *r, enum banned_kind kind, size_t *n)
 		const struct catalog_entry *e = catalog_entry_at(cat, i);
 		const struct sig_app *a = sig_db_find_app(r->opt.sigs, e->app);
 		if (e->status == CATALOG_BANNED && a)
-			total += kind == BANNED_EXCLUDED ? a->n_exclude_domains : a->n_domains;
+			total += banned_kind_excluded(kind) ? a->n_exclude_domains : a->n_domains;
 	}
 	const char **v = malloc((total ? total : 1) * sizeof(*v));
 	if (!v)
@@ -53,8 +67,9 @@ banned_domains(const struct report *r, enum banned_kind kind, size_t *n)
 		const struct sig_app *a = sig_db_find_app(r->opt.sigs, e->app);
 		if (e->status != CATALOG_BANNED || !a)
 			continue;
-		size_t m = kind == BANNED_EXCLUDED ? a->n_exclude_domains : a->n_domains;
-		char *const *names = kind == BANNED_EXCLUDED ? a->exclude_domains : a->domains;
+		int ex = banned_kind_excluded(kind);
+		size_t m = ex ? a->n_exclude_domains : a->n_domains;
+		char *const *names = ex ? a->exclude_domains : a->domains;
 		for (size_t k = 0; k < m; k++)
 			if (banned_kind_has(kind, names[k]))
 				v[(*n)++] = names[k];
@@ -68,21 +83,31 @@ banned_domains(const struct report *r, enum banned_kind kind, size_t *n)
 	return v;
 }
 
-/* The three lists of names for an export; 0, or -1 (errno ENOMEM) with
- * nothing left to free. */
-static int
-banned_lists(const struct report *r, const char ***v, size_t *n, const char ***pat,
-	     size_t *n_pat, const char ***ex, size_t *n_ex)
+/* Every kind of name for an export, indexed by enum banned_kind. */
+struct banned {
+	const char **v[BANNED_KINDS];
+	size_t n[BANNED_KINDS];
+};
+
+static void
+banned_free(struct banned *b)
 {
-	*v = banned_domains(r, BANNED_DOMAINS, n);
-	*pat = *v ? banned_domains(r, BANNED_PATTERNS, n_pat) : NULL;
-	*ex = *pat ? banned_domains(r, BANNED_EXCLUDED, n_ex) : NULL;
-	if (*ex)
-		return 0;
-	free(*v);
-	free(*pat);
-	errno = ENOMEM;
-	return -1;
+	for (int k = 0; k < BANNED_KINDS; k++)
+		free(b->v[k]);
+}
+
+/* 0, or -1 (errno ENOMEM) with nothing left to free. */
+static int
+banned_lists(const struct report *r, struct banned *b)
+{
+	memset(b, 0, sizeof(*b));
+	for (int k = 0; k < BANNED_KINDS; k++)
+		if (!(b->v[k] = banned_domains(r, (enum banned_kind)k, &b->n[k]))) {
+			banned_free(b);
+			errno = ENOMEM;
+			return -1;
+		}
+	return 0;
 }
 
 static void
@@ -104,35 +129,38 @@ banned_apps_comment(const struct report *r, FILE *out, const char *lead)
 int
 report_write_blocklist(const struct report *r, FILE *out)
 {
-	size_t n, n_pat, n_ex;
-	const char **v, **pat, **ex;
-	if (banned_lists(r, &v, &n, &pat, &n_pat, &ex, &n_ex) < 0)
+	struct banned b;
+	if (banned_lists(r, &b) < 0)
 		return -1;
 	fprintf(out, "# shadowmap blocklist: domains of banned apps; each covers its subdomains\n");
 	banned_apps_comment(r, out, "#");
 	/* a plain list cannot say "but not these": they are named for
 	 * whoever loads it (the RPZ zone lets them through) */
-	for (size_t i = 0; i < n_ex; i++)
+	for (size_t i = 0; i < b.n[BANNED_EXCLUDED]; i++)
 		fprintf(out, "# blocked with its app, though other websites embed it: %s\n",
-			ex[i]);
+			b.v[BANNED_EXCLUDED][i]);
+	/* nor "any label ending in -fmip": blocked like the host exclusions,
+	 * and for the RPZ zone too */
+	for (size_t i = 0; i < b.n[BANNED_EXCLUDED_PATTERNS]; i++)
+		fprintf(out, "# blocked with its app, though excluded (a plain list has no label "
+			     "patterns): %s\n",
+			b.v[BANNED_EXCLUDED_PATTERNS][i]);
 	/* nor "any label ending in -my": left out rather than widened to the
 	 * parent, which other apps may own */
-	for (size_t i = 0; i < n_pat; i++)
-		fprintf(out, "# not blocked, a plain list has no label patterns: %s\n", pat[i]);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "%s\n", v[i]);
-	free(v);
-	free(pat);
-	free(ex);
+	for (size_t i = 0; i < b.n[BANNED_PATTERNS]; i++)
+		fprintf(out, "# not blocked, a plain list has no label patterns: %s\n",
+			b.v[BANNED_PATTERNS][i]);
+	for (size_t i = 0; i < b.n[BANNED_DOMAINS]; i++)
+		fprintf(out, "%s\n", b.v[BANNED_DOMAINS][i]);
+	banned_free(&b);
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
 
 int
 report_write_rpz(const struct report *r, const char *origin, FILE *out)
 {
-	size_t n, n_pat, n_ex;
-	const char **v, **pat, **ex;
-	if (banned_lists(r, &v, &n, &pat, &n_pat, &ex, &n_ex) < 0)
+	struct banned b;
+	if (banned_lists(r, &b) < 0)
 		return -1;
 	/* the serial only has to grow between exports: seconds since the
 	 * epoch fit in 32 bits until 2106 */
@@ -141,21 +169,29 @@ report_write_rpz(const struct report *r, const char *origin, FILE *out)
 		origin ? origin : "");
 	banned_apps_comment(r, out, ";");
 	/* an RPZ wildcard is a whole label: "*-my" cannot be written */
-	for (size_t i = 0; i < n_pat; i++)
-		fprintf(out, "; not blocked, RPZ wildcards are whole labels: %s\n", pat[i]);
+	for (size_t i = 0; i < b.n[BANNED_PATTERNS]; i++)
+		fprintf(out, "; not blocked, RPZ wildcards are whole labels: %s\n",
+			b.v[BANNED_PATTERNS][i]);
+	/* nor can "*-fmip" get an rpz-passthru: the app's domain above it
+	 * answers NXDOMAIN for those names too, and whoever loads the zone
+	 * should know */
+	for (size_t i = 0; i < b.n[BANNED_EXCLUDED_PATTERNS]; i++)
+		fprintf(out, "; blocked with its app, though excluded (RPZ wildcards are whole "
+			     "labels, no rpz-passthru can name it): %s\n",
+			b.v[BANNED_EXCLUDED_PATTERNS][i]);
 	fprintf(out, "$TTL 300\n"
 		     "@ IN SOA localhost. hostmaster.localhost. %lu 3600 600 86400 300\n"
 		     "@ IN NS localhost.\n",
 		serial);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "%s CNAME .\n*.%s CNAME .\n", v[i], v[i]);
+	for (size_t i = 0; i < b.n[BANNED_DOMAINS]; i++)
+		fprintf(out, "%s CNAME .\n*.%s CNAME .\n", b.v[BANNED_DOMAINS][i],
+			b.v[BANNED_DOMAINS][i]);
 	/* hosts carved out of a banned app (widgets other websites embed)
 	 * answer as usual: the closer wildcard wins */
-	for (size_t i = 0; i < n_ex; i++)
-		fprintf(out, "%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n", ex[i], ex[i]);
-	free(v);
-	free(pat);
-	free(ex);
+	for (size_t i = 0; i < b.n[BANNED_EXCLUDED]; i++)
+		fprintf(out, "%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n",
+			b.v[BANNED_EXCLUDED][i], b.v[BANNED_EXCLUDED][i]);
+	banned_free(&b);
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
 

@@ -79,8 +79,9 @@ struct sig_app {
 	char **domains;
 	size_t n_domains;
 	/* Hosts under domains that do not mean use of the app: what the vendor
-	 * serves into other websites (widgets, tags, embeds). A name under one
-	 * of them matches no app at all. */
+	 * serves into other websites (widgets, tags, embeds), or what devices
+	 * query by themselves. A name under one of them matches no app at all.
+	 * Label patterns too ("*-fmip.icloud.com", a '*' as in domains). */
 	char **exclude_domains;
 	size_t n_exclude_domains;
 	struct sig_range *ranges;
@@ -183,7 +184,8 @@ int sig_fact_has(const struct sig_fact *fact, const char *item);
  * not match "slack.com"); a label pattern ranks as a domain one label
  * longer than its parent ("*-my.sharepoint.com" takes
  * "contoso-my.sharepoint.com" from "sharepoint.com"). A name whose longest
- * match is an exclusion matches nothing. name must be normalised
+ * match is an exclusion, a host or a pattern, matches nothing (and
+ * *matched stays NULL). name must be normalised
  * (domain_normalize). *matched (may be NULL) gets the domain or pattern
  * that matched, owned by db. Returns NULL when nothing matches.
  */

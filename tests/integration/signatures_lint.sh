@@ -208,6 +208,40 @@ grep -q "^wiki.corp.example	corp-wiki	internal	" "$T/out" &&
 	pass "--lookup with a local app: $(cat "$T/out")" ||
 	fail "--lookup with a local app: $(cat "$T/out" "$T/err")"
 
+# exclusion patterns: a local app carves per-device hosts out of itself;
+# --lookup names the hosts beside them, and --check-signatures reports a
+# pattern outside the app's domains and a tie with another app's pattern
+cat > "$T/local-xpat.yaml" <<YAML
+apps:
+  - slug: corp-cloud
+    name: Corp cloud
+    vendor: Example Corp
+    category: file-sharing
+    domains: [cloud.corp.example]
+    exclude_domains: ["*-ping.cloud.corp.example"]
+YAML
+expect "local exclusion pattern" 0 -- \
+	"$AGENT" --check-signatures "$SIGS" --signatures-local "$T/local-xpat.yaml"
+"$AGENT" --signatures "$SIGS" --signatures-local "$T/local-xpat.yaml" \
+	--lookup p1-ping.cloud.corp.example p1-files.cloud.corp.example > "$T/out" 2> "$T/err"
+printf 'p1-ping.cloud.corp.example\t-\t-\tcorp.example\np1-files.cloud.corp.example\tcorp-cloud\tfile-sharing\tcorp.example\n' \
+	> "$T/want"
+diff -u "$T/want" "$T/out" > /dev/null &&
+	pass "--lookup with a local exclusion pattern" ||
+	fail "--lookup with a local exclusion pattern: $(cat "$T/out" "$T/err")"
+cat >> "$T/local-xpat.yaml" <<YAML
+  - slug: corp-pinger
+    name: Corp pinger
+    vendor: Example Corp
+    category: file-sharing
+    domains: [ping-*.cloud.corp.example]
+    exclude_domains: ["*-x.cloud.corp.example"]
+YAML
+expect "bad local exclusion patterns" 2 \
+	"^$T/local-xpat.yaml:13: exclude_domains: pattern \"\*-x.cloud.corp.example\" is not under any domain of app \"corp-pinger\"" \
+	"^$T/local-xpat.yaml:12: pattern \"ping-\*.cloud.corp.example\" of app \"corp-pinger\" is as specific as excluded pattern \"\*-ping.cloud.corp.example\" of app \"corp-cloud\"" -- \
+	"$AGENT" --check-signatures "$SIGS" --signatures-local "$T/local-xpat.yaml"
+
 expect "two directories" 2 -- "$AGENT" --check-signatures "$SIGS" "$SIGS"
 expect "missing directory" 2 "^$T/nowhere: cannot open: No such file or directory$" -- \
 	"$AGENT" --check-signatures "$T/nowhere"

@@ -401,13 +401,15 @@ test_exports(void **state)
 	/* a host carved out of a banned app (a widget other websites embed)
 	 * is let through by the RPZ zone and named in the blocklist; a label
 	 * pattern, which neither format can hold, is named in both and
-	 * blocks nothing */
+	 * blocks nothing; a label pattern carved out of the app cannot be let
+	 * through by either, and both say it stays blocked */
 	{
 		char local[600], err[512];
 		snprintf(local, sizeof(local), "%s/local.yaml", w->dir);
 		FILE *f = fopen(local, "w");
 		assert_non_null(f);
-		fputs("overrides:\n  - app: pastebin\n    exclude_domains: [embed.pastebin.com]\n"
+		fputs("overrides:\n  - app: pastebin\n"
+		      "    exclude_domains: [embed.pastebin.com, \"*-raw.pastebin.com\"]\n"
 		      "    domains: [\"*-paste.example.net\"]\n", f);
 		assert_int_equal(fclose(f), 0);
 		sig_db *sigs = sig_db_open(SOURCE_DIR "/signatures", local, err, sizeof(err));
@@ -426,6 +428,11 @@ test_exports(void **state)
 					    "*-paste.example.net\n"));
 		assert_null(strstr(rpz, "\n*-paste"));
 		assert_null(strstr(rpz, "example.net CNAME"));
+		assert_non_null(strstr(rpz, "\n; blocked with its app, though excluded (RPZ wildcards "
+					    "are whole labels, no rpz-passthru can name it): "
+					    "*-raw.pastebin.com\n"));
+		assert_null(strstr(rpz, "raw.pastebin.com CNAME"));
+		assert_null(strstr(rpz, "\n*-raw"));
 		free(rpz);
 		bl = render(rx, report_write_blocklist);
 		assert_non_null(strstr(bl, "\n# blocked with its app, though other websites embed "
@@ -435,6 +442,10 @@ test_exports(void **state)
 					   "*-paste.example.net\n"));
 		assert_null(strstr(bl, "\n*-paste"));
 		assert_null(strstr(bl, "\nexample.net\n"));
+		assert_non_null(strstr(bl, "\n# blocked with its app, though excluded (a plain list "
+					   "has no label patterns): *-raw.pastebin.com\n"));
+		assert_null(strstr(bl, "embed it: *-raw"));
+		assert_null(strstr(bl, "\n*-raw"));
 		free(bl);
 		report_free(rx);
 		sig_db_free(sigs);

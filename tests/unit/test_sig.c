@@ -1422,9 +1422,12 @@ test_label_pattern_errors(void **state)
 		  "domain \"*-my.a.example\" of app \"b\" is already claimed by app \"a\"" },
 		{ EX_HEAD PAT_APP("a", "    domains: [\"*-my.a.example\", \"*-my.a.example\"]\n"), 8,
 		  "domain \"*-my.a.example\" is listed twice in this app" },
-		/* exclusions name hosts, under the app's own domains and patterns */
-		{ PAT_A "    exclude_domains: [\"*-x.a.example\"]\n", 9,
-		  "excluded domain \"*-x.a.example\" has a '*'" },
+		/* an exclusion follows the same syntax (test_exclude_patterns
+		 * has the rest); a host exclusion may lie under a pattern */
+		{ PAT_A "    exclude_domains: [\"*.x.a.example\"]\n", 9,
+		  "excluded domain \"*.x.a.example\" has a wildcard" },
+		{ PAT_A "    exclude_domains: [\"x*y.a.example\"]\n", 9,
+		  "excluded domain \"x*y.a.example\" has a '*' inside its first label" },
 		{ PAT_A PAT_APP("b", "    domains: [b.example]\n"
 				     "    exclude_domains: [x-my.a.example]\n"), 14,
 		  "exclude_domains: \"x-my.a.example\" is not under any domain of app \"b\"" },
@@ -1710,6 +1713,198 @@ test_override_errors(void **state)
 	}
 }
 
+/* ---- exclusion patterns ---------------------------------------------- */
+
+static void
+test_exclude_patterns(void **state)
+{
+	char path[256], local[256], err[1024];
+	const char *matched;
+	(void)state;
+
+	/* cloud carves its per-device hosts (pNN-fmip...) out of itself; vip
+	 * lists one such host by name, drive a longer literal of the same
+	 * parent, shop a shorter one */
+	write_text(EX_HEAD
+		   PAT_APP("cloud", "    domains: [cloud.example, cloud-content.example]\n"
+				    "    exclude_domains: [\"*-fmip.cloud.example\",\n"
+				    "      \"*-fmipmobile.cloud.example\", beta-*.sub.cloud.example]\n")
+		   PAT_APP("vip", "    domains: [vip-fmip.cloud.example]\n")
+		   PAT_APP("drive", "    domains: [\"*x-fmip.cloud.example\"]\n")
+		   PAT_APP("shop", "    domains: [p1-*.cloud.example]\n"),
+		   path, sizeof(path));
+	sig_db *db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+
+	/* a host the pattern fits, and every name under it, is no app */
+	matched = "x";
+	assert_null(sig_match_name(db, "p123-fmip.cloud.example", &matched));
+	assert_null(matched);
+	assert_slug(name_slug(db, "p45-fmipmobile.cloud.example"), NULL, "second pattern");
+	assert_slug(name_slug(db, "a.b.p123-fmip.cloud.example"), NULL, "under an excluded host");
+	/* its siblings under the parent stay the app's */
+	assert_slug(sig_match_name(db, "p123-contacts.cloud.example", &matched)->slug, "cloud",
+		    "sibling host");
+	assert_string_equal(matched, "cloud.example");
+	assert_slug(name_slug(db, "a.p123-contacts.cloud.example"), "cloud", "under a sibling");
+	assert_slug(name_slug(db, "cloud.example"), "cloud", "the parent itself");
+	assert_slug(name_slug(db, "p2-fmip-x.cloud.example"), "cloud", "literal mid-label");
+	assert_slug(name_slug(db, "-fmip.cloud.example"), "cloud", "the literal alone");
+	assert_slug(name_slug(db, "p2-fmip.x.cloud.example"), "cloud", "deeper label");
+	assert_slug(name_slug(db, "p1-fmip.cloud-content.example"), "cloud", "other parent");
+	/* an exact entry of another app is longer, and wins */
+	assert_slug(sig_match_name(db, "vip-fmip.cloud.example", &matched)->slug, "vip",
+		    "exact beats exclusion pattern");
+	assert_string_equal(matched, "vip-fmip.cloud.example");
+	assert_slug(name_slug(db, "a.vip-fmip.cloud.example"), "vip", "under the exact entry");
+	/* among one parent's patterns the longest literal wins, excluded or not */
+	assert_slug(sig_match_name(db, "ax-fmip.cloud.example", &matched)->slug, "drive",
+		    "longer domain pattern");
+	assert_string_equal(matched, "*x-fmip.cloud.example");
+	assert_slug(name_slug(db, "p1-shop.cloud.example"), "shop", "shorter domain pattern");
+	assert_slug(name_slug(db, "p1-fmip.cloud.example"), NULL, "beats a shorter one");
+	/* the prefix form, over a parent no app lists: names that do not fit
+	 * fall through to the app's domain */
+	assert_slug(name_slug(db, "beta-1.sub.cloud.example"), NULL, "prefix form");
+	assert_slug(name_slug(db, "x.beta-1.sub.cloud.example"), NULL, "under the prefix form");
+	assert_slug(name_slug(db, "alpha.sub.cloud.example"), "cloud", "beside the prefix form");
+	assert_slug(name_slug(db, "sub.cloud.example"), "cloud", "the unlisted parent");
+	/* the entry stays as written, for whoever reads the app's exclusions */
+	const struct sig_app *cloud = sig_db_find_app(db, "cloud");
+	assert_int_equal(cloud->n_exclude_domains, 3);
+	assert_string_equal(cloud->exclude_domains[0], "*-fmip.cloud.example");
+#ifdef COUNT_ALLOCS
+	n_allocs = 0;
+	alloc_counting = 1;
+	for (int i = 0; i < 100; i++) {
+		(void)sig_match_name(db, "a.p123-fmip.cloud.example", &matched);
+		(void)sig_match_name(db, "p123-contacts.cloud.example", &matched);
+	}
+	alloc_counting = 0;
+	assert_int_equal(n_allocs, 0);
+#endif
+	sig_db_free(db);
+
+	/* a local file may add an exclusion pattern to a built-in app, also
+	 * under a domain the same override adds */
+	write_text("overrides:\n  - app: cloud\n"
+		   "    domains: [cloud2.example]\n"
+		   "    exclude_domains: [\"*-fmf.cloud.example\", \"*-fmf.cloud2.example\"]\n",
+		   local, sizeof(local));
+	db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(sig_db_finalize(db, err, sizeof(err)), 0);
+	assert_slug(name_slug(db, "p7-fmf.cloud.example"), "cloud", "before the override");
+	sig_db_free(db);
+	db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_load_overrides(db, local, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_slug(name_slug(db, "p7-fmf.cloud.example"), NULL, "excluded by a local file");
+	assert_slug(name_slug(db, "p7-fmf.cloud2.example"), NULL, "under an added domain");
+	assert_slug(name_slug(db, "p7-contacts.cloud2.example"), "cloud", "the added domain");
+	assert_slug(name_slug(db, "p123-fmip.cloud.example"), NULL, "built-in pattern stays");
+	assert_true(sig_db_find_app(db, "cloud")->overridden);
+	sig_db_free(db);
+	unlink(local);
+	unlink(path);
+}
+
+static void
+test_exclude_pattern_errors(void **state)
+{
+	/* app a: a domain, and a domain pattern of its own */
+#define XP_A EX_HEAD PAT_APP("a", "    domains: [a.example, \"*-my.b.example\"]\n")
+	static const struct {
+		const char *text;
+		int line;
+		const char *reason;
+	} cases[] = {
+		/* the parent must be one of the app's domains or under one */
+		{ XP_A "    exclude_domains: [\"*-x.c.example\"]\n", 9,
+		  "exclude_domains: pattern \"*-x.c.example\" is not under any domain of app "
+		  "\"a\" (its parent \"c.example\" must be one of the app's domains or under one)" },
+		{ XP_A "    exclude_domains: [\"*-x.example\"]\n", 9,
+		  "is a label pattern over \"example\", which has a single label" },
+		/* the app's own domain pattern is no parent for one */
+		{ XP_A "    exclude_domains: [\"*-x.t-my.b.example\"]\n", 9,
+		  "exclude_domains: pattern \"*-x.t-my.b.example\" is not under any domain of "
+		  "app \"a\"" },
+		{ XP_A "    exclude_domains: [\"*-x.b.example\"]\n", 9,
+		  "exclude_domains: pattern \"*-x.b.example\" is not under any domain" },
+		/* the same pattern twice: in one list, in both lists of one
+		 * app, and excluded by one app and claimed by another */
+		{ XP_A "    exclude_domains: [\"*-x.a.example\", \"*-x.a.example\"]\n", 9,
+		  "excluded domain \"*-x.a.example\" is listed twice in this app (line 9)" },
+		{ EX_HEAD PAT_APP("a", "    domains: [a.example, \"*-x.a.example\"]\n"
+				       "    exclude_domains: [\"*-x.a.example\"]\n"), 9,
+		  "\"*-x.a.example\" is both a domain (line 8) and an excluded domain of this app" },
+		{ XP_A "    exclude_domains: [\"*-x.a.example\"]\n"
+		       PAT_APP("b", "    domains: [\"*-x.a.example\"]\n"), 14,
+		  "domain \"*-x.a.example\" of app \"b\" is already excluded by app \"a\" (" },
+		/* a tie with another app's domain pattern: "c--b" is b's, or no
+		 * app's, and neither pattern is more specific */
+		{ XP_A "    exclude_domains: [c-*.a.example]\n"
+		       PAT_APP("b", "    domains: [\"*-b.a.example\"]\n"), 9,
+		  "excluded pattern \"c-*.a.example\" of app \"a\" is as specific as pattern "
+		  "\"*-b.a.example\" of app \"b\" (" },
+		{ XP_A "    exclude_domains: [\"*-b.a.example\"]\n"
+		       PAT_APP("b", "    domains: [c-*.a.example]\n"), 14,
+		  "pattern \"c-*.a.example\" of app \"b\" is as specific as excluded pattern "
+		  "\"*-b.a.example\" of app \"a\" (" },
+		/* and with the app's own: "c--b" would be a, or no app */
+		{ EX_HEAD PAT_APP("a", "    domains: [a.example, c-*.a.example]\n"
+				       "    exclude_domains: [\"*-b.a.example\"]\n"), 8,
+		  "pattern \"c-*.a.example\" of app \"a\" is as specific as excluded pattern "
+		  "\"*-b.a.example\" of app \"a\" (" },
+	};
+	char path[256], err[1024];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load_text(cases[i].text, path, sizeof(path), err, sizeof(err));
+		assert_error(err, path, cases[i].line, cases[i].reason);
+	}
+
+	/* fine: a parent under the app's domain, two exclusions that tie
+	 * (either way no app), literals of one end and one length beside
+	 * another app's, and a tie that a third literal length does not make */
+	static const char *const good[] = {
+		XP_A "    exclude_domains: [\"*-x.deep.a.example\"]\n",
+		XP_A "    exclude_domains: [\"*-b.a.example\", c-*.a.example]\n",
+		XP_A "    exclude_domains: [\"*-ab.a.example\"]\n"
+		     PAT_APP("b", "    domains: [\"*-cd.a.example\", c-*.a.example]\n"),
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		load_text(good[i], path, sizeof(path), err, sizeof(err));
+		if (err[0])
+			fail_msg("good case %zu: %s", i, err);
+	}
+
+	/* lint mode: an exclusion pattern out of place is one problem, not
+	 * also a tie with the pattern it would have met */
+	{
+		struct problems got;
+		sig_db *db = sig_db_new();
+		memset(&got, 0, sizeof(got));
+		sig_db_set_problem_handler(db, collect_problem, &got);
+		write_text(XP_A "    exclude_domains: [c-*.zz.example]\n"
+			   PAT_APP("b", "    domains: [\"*-b.zz.example\"]\n"),
+			   path, sizeof(path));
+		assert_int_equal(sig_db_load_path(db, path, err, sizeof(err)), 0);
+		assert_int_equal(sig_db_finalize(db, err, sizeof(err)), -1);
+		assert_int_equal(got.n, 1);
+		assert_error(got.lines[0], path, 9, "exclude_domains: pattern \"c-*.zz.example\"");
+		sig_db_free(db);
+		unlink(path);
+	}
+#undef XP_A
+}
+
 /* ---- lint mode ------------------------------------------------------- */
 
 static void
@@ -1860,6 +2055,23 @@ test_real_signatures(void **state)
 			if (sig_match_name(db, sub, NULL) != app)
 				fail_msg("%s: %s does not match it", app->slug, sub);
 		}
+		/* and every exclusion, a pattern's with a device filling the
+		 * '*', names no app, nor does what is under it */
+		for (size_t x = 0; x < app->n_exclude_domains; x++) {
+			char host[300], sub[320];
+			const char *ex = app->exclude_domains[x], *star = strchr(ex, '*');
+			if (star)
+				snprintf(host, sizeof(host), "%.*szz-p1%s", (int)(star - ex), ex,
+					 star + 1);
+			else
+				snprintf(host, sizeof(host), "%s", ex);
+			snprintf(sub, sizeof(sub), "zz-test.%s", host);
+			const struct sig_app *got = sig_match_name(db, host, NULL);
+			if (!got)
+				got = sig_match_name(db, sub, NULL);
+			if (got)
+				fail_msg("%s: excluded %s matches %s", app->slug, host, got->slug);
+		}
 		for (size_t k = 0; k < app->n_ndpi; k++)
 			if (sig_match_ndpi(db, app->ndpi[k]) != app)
 				fail_msg("%s: nDPI %s does not match it", app->slug, app->ndpi[k]);
@@ -1879,6 +2091,13 @@ test_real_signatures(void **state)
 	}
 	if (sig_db_find_app(db, "slack"))
 		assert_slug(name_slug(db, "notslack.com"), NULL, "notslack.com");
+	/* Find My's per-account hosts are carved out of iCloud; the other
+	 * per-account hosts stay it */
+	if (sig_db_find_app(db, "icloud-drive")) {
+		assert_slug(name_slug(db, "p123-fmip.icloud.com"), NULL, "Find My");
+		assert_slug(name_slug(db, "p7-fmfmobile.icloud.com"), NULL, "Find My app");
+		assert_slug(name_slug(db, "p123-contacts.icloud.com"), "icloud-drive", "iCloud");
+	}
 	sig_db_free(db);
 }
 
@@ -1936,6 +2155,8 @@ main(void)
 		cmocka_unit_test(test_label_pattern_errors),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_override_errors),
+		cmocka_unit_test(test_exclude_patterns),
+		cmocka_unit_test(test_exclude_pattern_errors),
 		cmocka_unit_test(test_lint_all_problems),
 		cmocka_unit_test(test_real_signatures),
 		cmocka_unit_test(test_list_files),

@@ -1542,6 +1542,32 @@ test_remap(void **state)
 	assert_int_equal(app_row(ar, "examplesaas")->users, 5);
 	free(ar);
 
+	/* An exclusion pattern is part of the signatures' hash: adding one,
+	 * changing it and taking it away each re-map what it fits ("files",
+	 * then "up"), though the app and its domains stay the same. */
+	static const char xpat_head[] =
+		"categories: [{slug: file-sharing, name: File sharing}]\n"
+		"apps:\n  - slug: examplesaas\n    name: ExampleSaaS\n    vendor: Example Inc.\n"
+		"    category: file-sharing\n    domains: [examplesaas.com]\n    ndpi: [ExampleSaaS]\n"
+		"    exclude_domains: [\"";
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml), "%s*s.examplesaas.com\"]\n", xpat_head);
+	sig_db *xs = load_sigs(f, "xs.yaml", yaml);
+	snprintf(yaml, sizeof(yaml), "%s*p.examplesaas.com\"]\n", xpat_head);
+	sig_db *xp = load_sigs(f, "xp.yaml", yaml);
+	assert_int_equal(store_remap(st, xs), 2); /* files.examplesaas.com; chatco */
+	ar = apps(st, 0, 0);
+	assert_int_equal(app_row(ar, "examplesaas")->users, 3); /* files' two clients gone */
+	free(ar);
+	assert_int_equal(store_remap(st, xp), 2); /* files back, up out */
+	ar = apps(st, DAY0 + DAY, 0);
+	assert_int_equal(app_row(ar, "examplesaas")->bytes_up, 5); /* dl.examplesaas.com */
+	free(ar);
+	assert_int_equal(store_remap(st, xp), 0);
+	assert_int_equal(store_remap(st, sigs), 2); /* up back; chatco */
+	sig_db_free(xp);
+	sig_db_free(xs);
+
 	/* Other signatures: examplesaas is gone, its usage has no app again. */
 	sig_db *fewer = load_sigs(f, "fewer.yaml",
 				  "categories:\n"
