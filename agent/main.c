@@ -65,6 +65,7 @@ struct settings {
 	char *flows_output;
 	char *signatures;
 	char *signatures_local;
+	char *signatures_cache;
 	int64_t bucket_seconds;
 	int64_t max_flows;
 	int64_t max_detecting;
@@ -116,6 +117,10 @@ static const struct cfg_option options[] = {
 	{ "signatures-local", CFG_PATH, 0, 0, NULL, OFF(signatures_local), 0,
 	  "the organisation's own signatures, a file or directory loaded after the "
 	  "others: new apps, overrides of built-in ones (signatures/README.md)" },
+	{ "signatures-cache", CFG_STRING, 0, 0, NULL, OFF(signatures_cache), 0,
+	  "parsed signature files are kept here so that the next start skips the parse; "
+	  "empty: none (default: $XDG_CACHE_HOME/shadowmap/signatures, else "
+	  "$HOME/.cache/shadowmap/signatures)" },
 	{ "bucket-seconds", CFG_SECONDS, 10, 86400, "300", OFF(bucket_seconds), 0,
 	  "length of a summary's time bucket" },
 	{ "max-flows", CFG_INT, 1, 16777216, "262144", OFF(max_flows), 0,
@@ -809,6 +814,53 @@ ship_settings(const struct settings *s, struct ship_config *c, char **token, cha
 	return ship_config_check(c, err, errlen);
 }
 
+/* ---- signatures ---- */
+
+/* The parse cache's directory (signatures-cache, else the user's cache
+ * directory), or NULL for none. Static storage or the setting's. */
+static const char *
+sig_cache_dir(const struct settings *s)
+{
+	static char dir[4096];
+	const char *base = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (s->signatures_cache)
+		return *s->signatures_cache ? s->signatures_cache : NULL;
+	/* the XDG spec: a relative XDG_CACHE_HOME is to be ignored */
+	if (base && base[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s/shadowmap/signatures", base);
+	else if (home && home[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s/.cache/shadowmap/signatures", home);
+	else
+		return NULL;
+	return n > 0 && (size_t)n < sizeof(dir) ? dir : NULL;
+}
+
+/* sig_db_open with the parse cache: a cache that cannot be used is worth a
+ * warning, never a failed start. */
+static sig_db *
+open_signatures(const struct settings *s, const char *path, char *err, size_t errlen)
+{
+	const char *cache = sig_cache_dir(s);
+	sig_db *db = sig_db_new();
+
+	if (!db) {
+		snprintf(err, errlen, "signatures: out of memory");
+		return NULL;
+	}
+	if (cache && sig_db_set_cache_dir(db, cache, err, errlen) < 0)
+		log_warnx("signatures-cache: %s; parsing every file", err);
+	if (sig_db_load_path(db, path, err, errlen) < 0 ||
+	    (s->signatures_local && sig_db_load_overrides(db, s->signatures_local, err,
+							 errlen) < 0) ||
+	    sig_db_finalize(db, err, errlen) < 0) {
+		sig_db_free(db);
+		return NULL;
+	}
+	return db;
+}
+
 /* ---- --check-signatures ---- */
 
 static void
@@ -1085,7 +1137,7 @@ main(int argc, char **argv)
 		if (access(fetched, F_OK) == 0)
 			sigpath = fetched;
 	}
-	sigs = sig_db_open(sigpath, s.signatures_local, err, sizeof(err));
+	sigs = open_signatures(&s, sigpath, err, sizeof(err));
 	if (!sigs) {
 		log_error("%s", err);
 		goto out;

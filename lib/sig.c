@@ -73,6 +73,8 @@ struct sig_db {
 	void *report_arg;
 	size_t n_problems;
 
+	struct sig_cache *cache; /* parsed files; until finalize */
+
 	int finalized;
 	struct sig_strtab domains;
 	size_t domain_max_len; /* suffixes longer than this cannot match */
@@ -155,6 +157,26 @@ sig_db_set_problem_handler(sig_db *db, sig_problem_fn fn, void *arg)
 		return;
 	db->report = fn;
 	db->report_arg = arg;
+}
+
+int
+sig_db_set_cache_dir(sig_db *db, const char *dir, char *err, size_t errlen)
+{
+	if (!db)
+		return sig_errf(err, errlen, "signatures", 0, "no database");
+	sig_cache_free(db->cache);
+	db->cache = NULL;
+	if (!dir || !*dir)
+		return 0;
+	db->cache = sig_cache_open(dir, err, errlen);
+	return db->cache ? 0 : -1;
+}
+
+struct sig_cache *
+sig_db_cache(sig_db *db)
+{
+	/* lint mode reads every file as it is, and leaves no trace */
+	return db && !sig_db_linting(db) ? db->cache : NULL;
 }
 
 size_t
@@ -377,6 +399,7 @@ sig_db_free(sig_db *db)
 	strtab_free(&db->pat_parents);
 	free(db->pats);
 	free(db->segs);
+	sig_cache_free(db->cache);
 	free(db);
 }
 
@@ -1195,6 +1218,12 @@ sig_db_finalize(sig_db *db, char *err, size_t errlen)
 		return -1;
 	}
 	db->finalized = 1;
+	if (db->cache) {
+		/* every file is loaded: what no file used is stale */
+		sig_cache_prune(db->cache);
+		sig_cache_free(db->cache);
+		db->cache = NULL;
+	}
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #define SHADOWMAP_SIG_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "shadowmap/sig.h"
 
@@ -117,5 +118,27 @@ const char *sig_certification_names(void);
  * which may be NULL. Always returns -1, for "return sig_errf(...)". */
 int sig_errf(char *err, size_t errlen, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+
+/*
+ * The cache of parsed files (sig_cache.c), set with sig_db_set_cache_dir.
+ * sig_cache_open makes dir (0700) if missing and refuses one that others
+ * could write: NULL with "dir: reason" in err. get and put may run in
+ * several threads at once; note_used and prune in one. get gives the tree
+ * of an entry (caller frees with ynode_free) or -1; put writes one,
+ * atomically, and failing costs nothing but the next parse. prune removes
+ * the entries no note_used named, after a load that went well.
+ */
+struct sig_cache;
+struct ynode;
+struct sig_cache *sig_cache_open(const char *dir, char *err, size_t errlen);
+void sig_cache_free(struct sig_cache *c);
+uint64_t sig_cache_key(const void *data, size_t len);
+int sig_cache_get(struct sig_cache *c, uint64_t key, struct ynode **root);
+void sig_cache_put(struct sig_cache *c, uint64_t key, const struct ynode *root);
+int sig_cache_note_used(struct sig_cache *c, uint64_t key);
+void sig_cache_prune(struct sig_cache *c);
+
+/* The database's cache, or NULL: none set, or lint mode. */
+struct sig_cache *sig_db_cache(sig_db *db);
 
 #endif

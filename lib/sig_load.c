@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "shadowmap/addr.h"
+#include "shadowmap/fileio.h"
 #include "shadowmap/sig.h"
 #include "shadowmap/yaml.h"
 #include "sig_int.h"
@@ -1415,16 +1416,42 @@ load_tree(struct loader *ld, const struct ynode *root)
 /* A file read and parsed, waiting for its turn to be loaded. */
 struct parsed {
 	const char *path;
+	struct sig_cache *cache; /* NULL: none */
 	struct ynode *root;
 	int failed;
+	int keyed; /* key is the hash of the file's bytes */
+	uint64_t key;
 	char why[1024]; /* the parser's "file:line: reason" when failed */
 };
 
+/* Reads the file once, for its hash and for the parser: the tree comes
+ * from the cache when an entry has it, else from the parser and goes into
+ * the cache. A file that does not parse is not cached: its error must be
+ * reported again. */
 static void
 parse_one(struct parsed *f)
 {
+	size_t len;
+	char *data;
+
 	f->root = NULL;
-	f->failed = yaml_read_file(f->path, SIG_FILE_MAX, &f->root, f->why, sizeof(f->why)) < 0;
+	f->failed = 1;
+	data = file_read_all(f->path, SIG_FILE_MAX, &len, f->why, sizeof(f->why));
+	if (!data)
+		return;
+	if (f->cache) {
+		f->key = sig_cache_key(data, len);
+		f->keyed = 1;
+		if (sig_cache_get(f->cache, f->key, &f->root) == 0) {
+			f->failed = 0;
+			goto out;
+		}
+	}
+	f->failed = yaml_read_string(f->path, data, len, &f->root, f->why, sizeof(f->why)) < 0;
+	if (!f->failed && f->cache)
+		sig_cache_put(f->cache, f->key, f->root);
+out:
+	free(data);
 }
 
 /* Loads a parsed file's apps and categories (in the caller's order: the
@@ -1456,8 +1483,10 @@ load_parsed(sig_db *db, struct parsed *f, int local, char *err, size_t errlen)
 static int
 load_file(sig_db *db, const char *path, int local, char *err, size_t errlen)
 {
-	struct parsed f = { .path = path };
+	struct parsed f = { .path = path, .cache = sig_db_cache(db) };
 	parse_one(&f);
+	if (f.keyed)
+		(void)sig_cache_note_used(f.cache, f.key); /* if not: pruned, parsed next time */
 	return load_parsed(db, &f, local, err, errlen);
 }
 
@@ -1652,10 +1681,15 @@ load_path(sig_db *db, const char *path, int local, char *err, size_t errlen)
 			sig_db_problem(db, err, errlen, path, 0, "out of memory");
 			goto out;
 		}
-		for (size_t i = 0; i < files.n; i++)
+		for (size_t i = 0; i < files.n; i++) {
 			pp.v[i].path = files.v[i];
+			pp.v[i].cache = sig_db_cache(db);
+		}
 		atomic_init(&pp.next, 0);
 		parse_all(&pp);
+		for (size_t i = 0; i < files.n; i++)
+			if (pp.v[i].keyed)
+				(void)sig_cache_note_used(pp.v[i].cache, pp.v[i].key);
 	}
 	for (size_t i = 0; i < files.n; i++)
 		if (load_parsed(db, &pp.v[i], local, err, errlen) < 0) {

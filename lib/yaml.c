@@ -16,6 +16,7 @@
 #include <libfyaml.h>
 
 #include "shadowmap/fileio.h"
+#include "shadowmap/sbuf.h"
 #include "shadowmap/utf8.h"
 #include "shadowmap/yaml.h"
 
@@ -532,6 +533,229 @@ yaml_read_file(const char *path, size_t max_bytes, struct ynode **root, char *er
 	rc = yaml_parse(&ld, data, len, root);
 	free(data);
 	return rc;
+}
+
+/* ---- the binary form of a tree ---------------------------------------- */
+
+/*
+ * "SMyt", a version byte, the node count, then every node in pre-order: a
+ * byte of type (bits 0-1) and is_null (bit 2), the line, then for a scalar
+ * its length and bytes, for a collection its number of kids. Numbers are
+ * LEB128 varints: most are below 128, and a byte each keeps entries small.
+ * Byte order is fixed, so an entry means the same on any host.
+ */
+static const unsigned char ytree_magic[4] = { 'S', 'M', 'y', 't' };
+
+#define YT_TYPE_MASK 3u
+#define YT_NULL 4u
+
+static int
+yt_put_varint(struct sbuf *out, uint64_t v)
+{
+	unsigned char b[10];
+	size_t n = 0;
+
+	do {
+		b[n] = (unsigned char)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			b[n] |= 0x80;
+		n++;
+	} while (v);
+	return sbuf_add(out, b, n);
+}
+
+static int
+yt_count(const struct ynode *n, size_t *count)
+{
+	if (++*count > YAML_NODES_MAX)
+		return -1;
+	for (size_t i = 0; i < n->n_kids; i++)
+		if (yt_count(n->kids[i], count) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+yt_put_node(struct sbuf *out, const struct ynode *n)
+{
+	unsigned char flags = (unsigned char)n->type | (n->is_null ? YT_NULL : 0);
+
+	if (n->line < 1 || sbuf_add(out, &flags, 1) < 0 ||
+	    yt_put_varint(out, (uint64_t)n->line) < 0)
+		return -1;
+	if (n->type == YNODE_SCALAR)
+		return yt_put_varint(out, n->len) < 0 || sbuf_add(out, n->text, n->len) < 0 ? -1
+											  : 0;
+	if (yt_put_varint(out, n->n_kids) < 0)
+		return -1;
+	for (size_t i = 0; i < n->n_kids; i++)
+		if (yt_put_node(out, n->kids[i]) < 0)
+			return -1;
+	return 0;
+}
+
+int
+yaml_tree_encode(const struct ynode *root, struct sbuf *out)
+{
+	unsigned char version = YAML_TREE_VERSION;
+	size_t count = 0;
+
+	/* recursion is bounded: trees come from the parser or the decoder */
+	if (root && yt_count(root, &count) < 0)
+		return -1;
+	if (sbuf_add(out, ytree_magic, sizeof(ytree_magic)) < 0 ||
+	    sbuf_add(out, &version, 1) < 0 || yt_put_varint(out, count) < 0)
+		return -1;
+	return root ? yt_put_node(out, root) : 0;
+}
+
+struct yt_in {
+	const unsigned char *p, *end;
+};
+
+static int
+yt_get_varint(struct yt_in *in, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (in->p == in->end)
+			return -1;
+		unsigned char b = *in->p++;
+		if (shift == 63 && b > 1)
+			return -1; /* more than 64 bits */
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+static int
+yt_fail(char *err, size_t errlen, const char *why)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "tree: %s", why);
+	return -1;
+}
+
+int
+yaml_tree_decode(const void *buf, size_t len, struct ynode **root, char *err, size_t errlen)
+{
+	struct yt_in in = { buf, (const unsigned char *)buf + len };
+	struct yarena *arena = NULL;
+	struct ynode *stack[YAML_DEPTH_MAX]; /* open collections, waiting for kids */
+	size_t depth = 0;
+	uint64_t count, v;
+	const char *why = "truncated";
+
+	*root = NULL;
+	if (len < sizeof(ytree_magic) + 2 || memcmp(buf, ytree_magic, sizeof(ytree_magic)) != 0)
+		return yt_fail(err, errlen, "not a tree");
+	in.p += sizeof(ytree_magic);
+	if (*in.p++ != YAML_TREE_VERSION)
+		return yt_fail(err, errlen, "another version");
+	if (yt_get_varint(&in, &count) < 0)
+		return yt_fail(err, errlen, why);
+	/* a node takes 3 bytes at least: the bound comes before any allocation */
+	if (count > YAML_NODES_MAX || count > (uint64_t)(in.end - in.p) / 3)
+		return yt_fail(err, errlen, "bad node count");
+	if (count == 0)
+		return in.p == in.end ? 0 : yt_fail(err, errlen, "trailing bytes");
+	arena = calloc(1, sizeof(*arena));
+	if (!arena)
+		return yt_fail(err, errlen, "out of memory");
+
+	for (uint64_t i = 0; i < count; i++) {
+		struct ynode *n;
+		unsigned char flags;
+
+		if (in.p == in.end)
+			goto fail;
+		flags = *in.p++;
+		if ((flags & ~(YT_TYPE_MASK | YT_NULL)) || (flags & YT_TYPE_MASK) > YNODE_MAP) {
+			why = "bad node type";
+			goto fail;
+		}
+		if (yt_get_varint(&in, &v) < 0)
+			goto fail;
+		if (v < 1 || v > INT32_MAX) {
+			why = "bad line";
+			goto fail;
+		}
+		if (i > 0 && depth == 0) {
+			why = "more than one root";
+			goto fail;
+		}
+		n = yalloc(arena, sizeof(*n));
+		if (!n) {
+			why = "out of memory";
+			goto fail;
+		}
+		memset(n, 0, sizeof(*n));
+		n->type = (enum ynode_type)(flags & YT_TYPE_MASK);
+		n->line = (int)v;
+		if (yt_get_varint(&in, &v) < 0)
+			goto fail;
+		if (n->type == YNODE_SCALAR) {
+			if (v > (uint64_t)(in.end - in.p))
+				goto fail;
+			n->len = (size_t)v;
+			n->text = yalloc(arena, n->len + 1);
+			if (!n->text) {
+				why = "out of memory";
+				goto fail;
+			}
+			memcpy(n->text, in.p, n->len);
+			n->text[n->len] = '\0';
+			in.p += n->len;
+			n->is_null = (flags & YT_NULL) != 0;
+		} else {
+			/* as the parser: no null collection, pairs in a mapping,
+			 * YAML_DEPTH_MAX collections deep at most */
+			if ((flags & YT_NULL) || v > count - i - 1 ||
+			    (n->type == YNODE_MAP && (v & 1))) {
+				why = "bad collection";
+				goto fail;
+			}
+			if (depth == YAML_DEPTH_MAX) {
+				why = "nested too deeply";
+				goto fail;
+			}
+			if (v) {
+				n->kids = yalloc(arena, (size_t)v * sizeof(*n->kids));
+				if (!n->kids) {
+					why = "out of memory";
+					goto fail;
+				}
+				n->cap_kids = (size_t)v;
+			}
+		}
+		if (i == 0) {
+			*root = n;
+		} else {
+			struct ynode *parent = stack[depth - 1];
+			parent->kids[parent->n_kids++] = n;
+		}
+		if (n->cap_kids) {
+			stack[depth++] = n;
+		} else {
+			while (depth > 0 && stack[depth - 1]->n_kids == stack[depth - 1]->cap_kids)
+				depth--;
+		}
+	}
+	if (depth > 0)
+		goto fail; /* kids promised, nodes ran out */
+	if (in.p != in.end) {
+		why = "trailing bytes";
+		goto fail;
+	}
+	(*root)->arena = arena;
+	return 0;
+fail:
+	*root = NULL;
+	yarena_free(arena);
+	return yt_fail(err, errlen, why);
 }
 
 const struct ynode *

@@ -147,6 +147,17 @@ int sig_db_finalize(sig_db *db, char *err, size_t errlen);
 sig_db *sig_db_open(const char *path, const char *local_path, char *err, size_t errlen);
 
 /*
+ * Keeps parsed files in dir (signatures/README.md, "The parse cache"), so
+ * that the loads of this database decode an unchanged file's tree instead
+ * of parsing it: set it before loading. The directory is made (0700) if
+ * missing; one that another user owns or others may write is not used
+ * (-1 with "dir: reason" in err; the loads work without it). Nothing about
+ * the cache fails a load. A successful finalize removes the entries no
+ * file of this database used. NULL or "" sets none; lint mode uses none.
+ */
+int sig_db_set_cache_dir(sig_db *db, const char *dir, char *err, size_t errlen);
+
+/*
  * Lint mode, for "shadowmap-agent --check-signatures": with a handler set
  * (before loading), every problem is passed to fn as one line
  * "file:line: reason" (valid during the call only) and loading goes on with
