@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 #include <zlib.h>
 
+#include "shadowmap/fileio.h"
 #include "shadowmap/json.h"
 #include "shadowmap/log.h"
 #include "shadowmap/sbuf.h"
@@ -512,23 +513,6 @@ ship_uuid_v4(char *out)
 
 /* ---- spool files ---- */
 
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Writes data as dir_fd/name durably: a temporary name, fsync, rename,
  * fsync of the directory. After a crash the file is there complete or not
@@ -544,7 +528,7 @@ spool_write_file(int dir_fd, const char *name, const void *data, size_t len)
 	fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0)
+	if (file_write_all(fd, data, len) < 0 || fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -561,30 +545,6 @@ fail:
 	unlinkat(dir_fd, tmp, 0);
 	errno = saved;
 	return -1;
-}
-
-/* Creates path and its missing parents, mode 0700 (batches say who talks
- * to what: not for other users' eyes). */
-static int
-mkdir_p(const char *path)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-	if (len == 0 || len >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char saved = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -1;
-		buf[i] = saved;
-	}
-	return 0;
 }
 
 static int
@@ -1407,7 +1367,8 @@ ship_new(const struct ship_config *cfg)
 	if (fill_random(&sh->rng, sizeof(sh->rng)) < 0 || sh->rng == 0)
 		sh->rng = (uint64_t)mono_usec() | 1;
 
-	if (mkdir_p(sh->spool_dir) < 0) {
+	/* 0700: batches say who talks to what, not for other users' eyes */
+	if (file_mkdir_p(sh->spool_dir, 0700) < 0) {
 		log_error("spool %s: cannot create: %s", sh->spool_dir, strerror(errno));
 		goto fail;
 	}

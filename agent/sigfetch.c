@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "shadowmap/fileio.h"
 #include "shadowmap/sbuf.h"
 #include "shadowmap/sig.h"
 
@@ -120,17 +121,10 @@ write_file(const char *path, const char *data, size_t len, char *err, size_t err
 		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
 		return -1;
 	}
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		off += (size_t)w;
+	if (file_write_all(fd, data, len) < 0) {
+		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		close(fd);
+		return -1;
 	}
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shadowmap/fileio.h"
 #include "shadowmap/hash.h"
 #include "shadowmap/sbuf.h"
 #include "shadowmap/yaml.h"
@@ -32,28 +33,6 @@ struct sig_cache {
 	size_t n_used, cap_used;
 };
 
-/* mkdir -p, each new level 0700; what exists already is checked later. */
-static int
-make_dirs(const char *dir)
-{
-	char path[4096];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(path))
-		return -1;
-	memcpy(path, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		char c = path[i];
-		path[i] = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return -1;
-		path[i] = c;
-	}
-	return 0;
-}
-
 struct sig_cache *
 sig_cache_open(const char *dir, char *err, size_t errlen)
 {
@@ -61,7 +40,8 @@ sig_cache_open(const char *dir, char *err, size_t errlen)
 	struct stat st;
 	int fd;
 
-	if (make_dirs(dir) < 0) {
+	/* each new level 0700; what exists already is checked below */
+	if (file_mkdir_p(dir, 0700) < 0) {
 		snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
 		return NULL;
 	}
@@ -131,9 +111,8 @@ int
 sig_cache_get(struct sig_cache *c, uint64_t key, struct ynode **root)
 {
 	char name[32];
-	struct stat st;
-	unsigned char *buf = NULL;
-	size_t got = 0;
+	char *buf;
+	size_t len;
 	int fd, rc = -1;
 
 	*root = NULL;
@@ -141,22 +120,10 @@ sig_cache_get(struct sig_cache *c, uint64_t key, struct ynode **root)
 	fd = openat(c->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    (uint64_t)st.st_size > ENTRY_MAX)
-		goto out;
-	buf = malloc((size_t)st.st_size);
-	if (!buf)
-		goto out;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto out;
-		got += (size_t)n;
-	}
-	rc = yaml_tree_decode(buf, got, root, NULL, 0);
-out:
+	/* an empty or cut entry is refused by the decoder */
+	buf = file_read_fd(fd, name, ENTRY_MAX, &len, NULL, 0);
+	if (buf)
+		rc = yaml_tree_decode(buf, len, root, NULL, 0);
 	free(buf);
 	close(fd);
 	return rc;
@@ -168,7 +135,6 @@ sig_cache_put(struct sig_cache *c, uint64_t key, const struct ynode *root)
 	static atomic_uint serial;
 	char name[32], tmp[96];
 	struct sbuf sb;
-	size_t done = 0;
 	int fd;
 
 	sbuf_init(&sb, ENTRY_MAX);
@@ -184,15 +150,8 @@ sig_cache_put(struct sig_cache *c, uint64_t key, const struct ynode *root)
 	fd = openat(c->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto out;
-	while (done < sb.len) {
-		ssize_t n = write(fd, sb.data + done, sb.len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	if (close(fd) < 0 || done != sb.len || renameat(c->dirfd, tmp, c->dirfd, name) < 0)
+	int bad = file_write_all(fd, sb.data, sb.len) < 0;
+	if (close(fd) < 0 || bad || renameat(c->dirfd, tmp, c->dirfd, name) < 0)
 		unlinkat(c->dirfd, tmp, 0);
 out:
 	sbuf_free(&sb);
