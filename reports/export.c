@@ -126,6 +126,14 @@ banned_apps_comment(const struct report *r, FILE *out, const char *lead)
 	fprintf(out, "%s\n", any ? "" : " none");
 }
 
+/* One line per name of a kind: lead (a comment and why), then the name. */
+static void
+lines_of(FILE *out, const struct banned *b, enum banned_kind kind, const char *lead)
+{
+	for (size_t i = 0; i < b->n[kind]; i++)
+		fprintf(out, "%s%s\n", lead, b->v[kind][i]);
+}
+
 int
 report_write_blocklist(const struct report *r, FILE *out)
 {
@@ -136,22 +144,15 @@ report_write_blocklist(const struct report *r, FILE *out)
 	banned_apps_comment(r, out, "#");
 	/* a plain list cannot say "but not these": they are named for
 	 * whoever loads it (the RPZ zone lets them through) */
-	for (size_t i = 0; i < b.n[BANNED_EXCLUDED]; i++)
-		fprintf(out, "# blocked with its app, though other websites embed it: %s\n",
-			b.v[BANNED_EXCLUDED][i]);
+	lines_of(out, &b, BANNED_EXCLUDED, "# blocked with its app, though other websites embed it: ");
 	/* nor "any label ending in -fmip": blocked like the host exclusions,
 	 * and for the RPZ zone too */
-	for (size_t i = 0; i < b.n[BANNED_EXCLUDED_PATTERNS]; i++)
-		fprintf(out, "# blocked with its app, though excluded (a plain list has no label "
-			     "patterns): %s\n",
-			b.v[BANNED_EXCLUDED_PATTERNS][i]);
+	lines_of(out, &b, BANNED_EXCLUDED_PATTERNS,
+		 "# blocked with its app, though excluded (a plain list has no label patterns): ");
 	/* nor "any label ending in -my": left out rather than widened to the
 	 * parent, which other apps may own */
-	for (size_t i = 0; i < b.n[BANNED_PATTERNS]; i++)
-		fprintf(out, "# not blocked, a plain list has no label patterns: %s\n",
-			b.v[BANNED_PATTERNS][i]);
-	for (size_t i = 0; i < b.n[BANNED_DOMAINS]; i++)
-		fprintf(out, "%s\n", b.v[BANNED_DOMAINS][i]);
+	lines_of(out, &b, BANNED_PATTERNS, "# not blocked, a plain list has no label patterns: ");
+	lines_of(out, &b, BANNED_DOMAINS, "");
 	banned_free(&b);
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
@@ -169,16 +170,13 @@ report_write_rpz(const struct report *r, const char *origin, FILE *out)
 		origin ? origin : "");
 	banned_apps_comment(r, out, ";");
 	/* an RPZ wildcard is a whole label: "*-my" cannot be written */
-	for (size_t i = 0; i < b.n[BANNED_PATTERNS]; i++)
-		fprintf(out, "; not blocked, RPZ wildcards are whole labels: %s\n",
-			b.v[BANNED_PATTERNS][i]);
+	lines_of(out, &b, BANNED_PATTERNS, "; not blocked, RPZ wildcards are whole labels: ");
 	/* nor can "*-fmip" get an rpz-passthru: the app's domain above it
 	 * answers NXDOMAIN for those names too, and whoever loads the zone
 	 * should know */
-	for (size_t i = 0; i < b.n[BANNED_EXCLUDED_PATTERNS]; i++)
-		fprintf(out, "; blocked with its app, though excluded (RPZ wildcards are whole "
-			     "labels, no rpz-passthru can name it): %s\n",
-			b.v[BANNED_EXCLUDED_PATTERNS][i]);
+	lines_of(out, &b, BANNED_EXCLUDED_PATTERNS,
+		 "; blocked with its app, though excluded (RPZ wildcards are whole labels, no "
+		 "rpz-passthru can name it): ");
 	fprintf(out, "$TTL 300\n"
 		     "@ IN SOA localhost. hostmaster.localhost. %lu 3600 600 86400 300\n"
 		     "@ IN NS localhost.\n",
