@@ -117,6 +117,18 @@ assert_slug(const char *got, const char *want, const char *what)
 			 want ? want : "(none)");
 }
 
+/* The app name gives and the entry or pattern it matched by. */
+static void
+assert_match(const sig_db *db, const char *name, const char *slug, const char *by,
+	     const char *what)
+{
+	const char *matched = NULL;
+	const struct sig_app *app = sig_match_name(db, name, &matched);
+	assert_slug(app ? app->slug : NULL, slug, what);
+	if (!matched || strcmp(matched, by) != 0)
+		fail_msg("%s: matched by %s, want %s", what, matched ? matched : "(none)", by);
+}
+
 /* Writes len bytes to a fresh file under TMPDIR; its name goes to path. */
 static void
 write_bytes(const char *data, size_t len, char *path, size_t path_size)
@@ -1303,14 +1315,10 @@ test_label_patterns(void **state)
 		fail_msg("%s", err);
 
 	/* the pattern outranks its parent's entry, for the host and below */
-	assert_slug(sig_match_name(db, "contoso-my.share.example", &matched)->slug, "drive",
-		    "pattern hit");
-	assert_string_equal(matched, "*-my.share.example");
+	assert_match(db, "contoso-my.share.example", "drive", "*-my.share.example", "pattern hit");
 	assert_slug(name_slug(db, "a.b.contoso-my.share.example"), "drive", "under a pattern host");
 	/* the parent's other labels stay with the parent */
-	assert_slug(sig_match_name(db, "contoso.share.example", &matched)->slug, "share",
-		    "parent, no pattern");
-	assert_string_equal(matched, "share.example");
+	assert_match(db, "contoso.share.example", "share", "share.example", "parent, no pattern");
 	assert_slug(name_slug(db, "contoso-admin.share.example"), "share", "other ending");
 	assert_slug(name_slug(db, "share.example"), "share", "the parent itself");
 	assert_slug(name_slug(db, "contoso-my-x.share.example"), "share", "literal mid-label");
@@ -1321,14 +1329,11 @@ test_label_patterns(void **state)
 	/* only the label just left of the parent counts */
 	assert_slug(name_slug(db, "contoso-my.x.share.example"), "share", "deeper label");
 	/* a longer entry of another app wins, as in any longest suffix */
-	assert_slug(sig_match_name(db, "vip-my.share.example", &matched)->slug, "special",
-		    "exact beats pattern");
-	assert_string_equal(matched, "vip-my.share.example");
+	assert_match(db, "vip-my.share.example", "special", "vip-my.share.example",
+		     "exact beats pattern");
 	assert_slug(name_slug(db, "a.vip-my.share.example"), "special", "under the exact entry");
 	/* and so does the longer literal among patterns of one parent */
-	assert_slug(sig_match_name(db, "bx-my.share.example", &matched)->slug, "longer",
-		    "longest literal");
-	assert_string_equal(matched, "*x-my.share.example");
+	assert_match(db, "bx-my.share.example", "longer", "*x-my.share.example", "longest literal");
 	assert_slug(name_slug(db, "x-my.share.example"), "drive", "longer literal needs a tenant");
 	/* an exclusion under the app's own pattern */
 	matched = "x";
@@ -1745,9 +1750,7 @@ test_exclude_patterns(void **state)
 	assert_slug(name_slug(db, "p45-fmipmobile.cloud.example"), NULL, "second pattern");
 	assert_slug(name_slug(db, "a.b.p123-fmip.cloud.example"), NULL, "under an excluded host");
 	/* its siblings under the parent stay the app's */
-	assert_slug(sig_match_name(db, "p123-contacts.cloud.example", &matched)->slug, "cloud",
-		    "sibling host");
-	assert_string_equal(matched, "cloud.example");
+	assert_match(db, "p123-contacts.cloud.example", "cloud", "cloud.example", "sibling host");
 	assert_slug(name_slug(db, "a.p123-contacts.cloud.example"), "cloud", "under a sibling");
 	assert_slug(name_slug(db, "cloud.example"), "cloud", "the parent itself");
 	assert_slug(name_slug(db, "p2-fmip-x.cloud.example"), "cloud", "literal mid-label");
@@ -1755,14 +1758,12 @@ test_exclude_patterns(void **state)
 	assert_slug(name_slug(db, "p2-fmip.x.cloud.example"), "cloud", "deeper label");
 	assert_slug(name_slug(db, "p1-fmip.cloud-content.example"), "cloud", "other parent");
 	/* an exact entry of another app is longer, and wins */
-	assert_slug(sig_match_name(db, "vip-fmip.cloud.example", &matched)->slug, "vip",
-		    "exact beats exclusion pattern");
-	assert_string_equal(matched, "vip-fmip.cloud.example");
+	assert_match(db, "vip-fmip.cloud.example", "vip", "vip-fmip.cloud.example",
+		     "exact beats exclusion pattern");
 	assert_slug(name_slug(db, "a.vip-fmip.cloud.example"), "vip", "under the exact entry");
 	/* among one parent's patterns the longest literal wins, excluded or not */
-	assert_slug(sig_match_name(db, "ax-fmip.cloud.example", &matched)->slug, "drive",
-		    "longer domain pattern");
-	assert_string_equal(matched, "*x-fmip.cloud.example");
+	assert_match(db, "ax-fmip.cloud.example", "drive", "*x-fmip.cloud.example",
+		     "longer domain pattern");
 	assert_slug(name_slug(db, "p1-shop.cloud.example"), "shop", "shorter domain pattern");
 	assert_slug(name_slug(db, "p1-fmip.cloud.example"), NULL, "beats a shorter one");
 	/* the prefix form, over a parent no app lists: names that do not fit

@@ -232,6 +232,16 @@ put_header(struct sbuf *sb, uint64_t count)
 	put_varint(sb, count);
 }
 
+/* A node as the encoder writes it: its type byte, its line, then its text
+ * length (a scalar) or its kid count. */
+static void
+put_node(struct sbuf *sb, char type, uint64_t line, uint64_t n)
+{
+	sbuf_addc(sb, type);
+	put_varint(sb, line);
+	put_varint(sb, n);
+}
+
 static void
 expect_refused(struct sbuf *sb)
 {
@@ -254,13 +264,9 @@ test_crafted(void **state)
 	for (int levels = 32; levels <= 33; levels++) {
 		put_header(&sb, (uint64_t)levels + 1);
 		for (int i = 0; i < levels; i++) {
-			sbuf_addc(&sb, (char)YNODE_SEQ);
-			put_varint(&sb, 1);
-			put_varint(&sb, 1);
+			put_node(&sb, (char)YNODE_SEQ, 1, 1);
 		}
-		sbuf_addc(&sb, (char)YNODE_SCALAR);
-		put_varint(&sb, 1);
-		put_varint(&sb, 0);
+		put_node(&sb, (char)YNODE_SCALAR, 1, 0);
 		if (levels == 32) {
 			assert_int_equal(yaml_tree_decode(sb.data, sb.len, &root, err, sizeof(err)), 0);
 			assert_int_equal(check_tree(root, 0), 33);
@@ -272,67 +278,43 @@ test_crafted(void **state)
 	}
 	/* more nodes than the parser allows, whatever the buffer holds */
 	put_header(&sb, 250001);
-	sbuf_addc(&sb, (char)YNODE_SEQ);
-	put_varint(&sb, 1);
-	put_varint(&sb, 250000);
+	put_node(&sb, (char)YNODE_SEQ, 1, 250000);
 	for (int i = 0; i < 250000; i++) {
-		sbuf_addc(&sb, (char)YNODE_SCALAR);
-		put_varint(&sb, 1);
-		put_varint(&sb, 0);
+		put_node(&sb, (char)YNODE_SCALAR, 1, 0);
 	}
 	expect_refused(&sb);
 	/* a scalar longer than the buffer; a length of 2^64 - 1 */
 	put_header(&sb, 1);
-	sbuf_addc(&sb, (char)YNODE_SCALAR);
-	put_varint(&sb, 1);
-	put_varint(&sb, 1000);
+	put_node(&sb, (char)YNODE_SCALAR, 1, 1000);
 	sbuf_add(&sb, "abc", 3);
 	expect_refused(&sb);
 	put_header(&sb, 1);
-	sbuf_addc(&sb, (char)YNODE_SCALAR);
-	put_varint(&sb, 1);
-	put_varint(&sb, UINT64_MAX);
+	put_node(&sb, (char)YNODE_SCALAR, 1, UINT64_MAX);
 	sbuf_add(&sb, "abc", 3);
 	expect_refused(&sb);
 	/* a mapping with a key and no value; kids beyond the node count */
 	put_header(&sb, 2);
-	sbuf_addc(&sb, (char)YNODE_MAP);
-	put_varint(&sb, 1);
-	put_varint(&sb, 1);
-	sbuf_addc(&sb, (char)YNODE_SCALAR);
-	put_varint(&sb, 1);
-	put_varint(&sb, 0);
+	put_node(&sb, (char)YNODE_MAP, 1, 1);
+	put_node(&sb, (char)YNODE_SCALAR, 1, 0);
 	expect_refused(&sb);
 	put_header(&sb, 2);
-	sbuf_addc(&sb, (char)YNODE_SEQ);
-	put_varint(&sb, 1);
-	put_varint(&sb, 1u << 30);
-	sbuf_addc(&sb, (char)YNODE_SCALAR);
-	put_varint(&sb, 1);
-	put_varint(&sb, 0);
+	put_node(&sb, (char)YNODE_SEQ, 1, 1u << 30);
+	put_node(&sb, (char)YNODE_SCALAR, 1, 0);
 	expect_refused(&sb);
 	/* two roots; line 0; a null sequence; an unknown type; a varint of 11 bytes */
 	put_header(&sb, 2);
 	for (int i = 0; i < 2; i++) {
-		sbuf_addc(&sb, (char)YNODE_SCALAR);
-		put_varint(&sb, 1);
-		put_varint(&sb, 0);
+		put_node(&sb, (char)YNODE_SCALAR, 1, 0);
 	}
 	expect_refused(&sb);
 	put_header(&sb, 1);
-	sbuf_addc(&sb, (char)YNODE_SCALAR);
-	put_varint(&sb, 0);
-	put_varint(&sb, 0);
+	put_node(&sb, (char)YNODE_SCALAR, 0, 0);
 	expect_refused(&sb);
 	put_header(&sb, 1);
-	sbuf_addc(&sb, (char)(YNODE_SEQ | 4));
-	put_varint(&sb, 1);
-	put_varint(&sb, 0);
+	put_node(&sb, (char)(YNODE_SEQ | 4), 1, 0);
 	expect_refused(&sb);
 	put_header(&sb, 1);
-	sbuf_addc(&sb, 3);
-	put_varint(&sb, 1);
-	put_varint(&sb, 0);
+	put_node(&sb, 3, 1, 0);
 	expect_refused(&sb);
 	put_header(&sb, 1);
 	sbuf_addc(&sb, (char)YNODE_SCALAR);
@@ -348,9 +330,7 @@ test_crafted(void **state)
 	expect_refused(&sb);
 	/* trailing bytes after a tree */
 	put_header(&sb, 1);
-	sbuf_addc(&sb, (char)YNODE_SCALAR);
-	put_varint(&sb, 1);
-	put_varint(&sb, 0);
+	put_node(&sb, (char)YNODE_SCALAR, 1, 0);
 	assert_int_equal(yaml_tree_decode(sb.data, sb.len, &root, err, sizeof(err)), 0);
 	ynode_free(root);
 	sbuf_addc(&sb, 0);
