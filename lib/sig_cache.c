@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shadowmap/fileio.h"
@@ -26,6 +27,10 @@
 #define ENTRY_MAX ((size_t)SIG_FILE_MAX * 2)
 #define ENTRY_SUFFIX ".yt"
 #define ENTRY_NAME_LEN (16 + sizeof(ENTRY_SUFFIX) - 1)
+#define TMP_SUFFIX ".tmp"
+/* A writer keeps its temporary file for milliseconds; one this old was
+ * left by a process that died between open and rename. */
+#define TMP_STALE_SECONDS 3600
 
 struct sig_cache {
 	int dirfd;
@@ -144,8 +149,8 @@ sig_cache_put(struct sig_cache *c, uint64_t key, const struct ynode *root)
 	/* Written aside and renamed, so that a reader (another agent
 	 * starting) sees a whole entry or none; the name is unique to this
 	 * process and call, and ends otherwise than an entry's, so a prune
-	 * leaves it alone. */
-	snprintf(tmp, sizeof(tmp), "%s.%ld.%u.tmp", name, (long)getpid(),
+	 * leaves it alone until it is TMP_STALE_SECONDS old. */
+	snprintf(tmp, sizeof(tmp), "%s.%ld.%u" TMP_SUFFIX, name, (long)getpid(),
 		 atomic_fetch_add(&serial, 1));
 	fd = openat(c->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -200,6 +205,28 @@ entry_key(const char *name, uint64_t *key)
 	return 0;
 }
 
+/* A temporary file of a writer that died: an entry's name, a dot, then
+ * anything, ending in TMP_SUFFIX, and older than any live writer's. */
+static int
+stale_tmp(int dirfd, const char *name)
+{
+	size_t len = strlen(name), sl = sizeof(TMP_SUFFIX) - 1;
+	uint64_t key;
+	char head[ENTRY_NAME_LEN + 1];
+	struct stat st;
+
+	if (len <= ENTRY_NAME_LEN + sl || name[ENTRY_NAME_LEN] != '.' ||
+	    strcmp(name + len - sl, TMP_SUFFIX) != 0)
+		return 0;
+	memcpy(head, name, ENTRY_NAME_LEN);
+	head[ENTRY_NAME_LEN] = '\0';
+	if (entry_key(head, &key) < 0)
+		return 0;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	return time(NULL) - st.st_mtime > TMP_STALE_SECONDS;
+}
+
 void
 sig_cache_prune(struct sig_cache *c)
 {
@@ -221,8 +248,11 @@ sig_cache_prune(struct sig_cache *c)
 	qsort(c->used, c->n_used, sizeof(*c->used), key_cmp);
 	while ((de = readdir(d)) != NULL) {
 		uint64_t key;
-		if (entry_key(de->d_name, &key) < 0)
+		if (entry_key(de->d_name, &key) < 0) {
+			if (stale_tmp(c->dirfd, de->d_name))
+				unlinkat(c->dirfd, de->d_name, 0);
 			continue;
+		}
 		if (!bsearch(&key, c->used, c->n_used, sizeof(*c->used), key_cmp))
 			unlinkat(c->dirfd, de->d_name, 0);
 	}

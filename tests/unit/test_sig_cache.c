@@ -2,12 +2,13 @@
  * Unit tests of the parse cache of signature files (sig_db_set_cache_dir):
  * a database loaded through it, cold or warm, is the one loaded without;
  * the entries are what a load reads; a changed file gets a new entry and
- * the old one goes; a directory that is unsafe or unusable, or lint mode,
+ * the old one goes, as does a dead writer's temporary file; a directory that is unsafe or unusable, or lint mode,
  * leaves the load as it was without the cache.
  */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -363,6 +365,43 @@ test_changed_file(void **state)
 	assert_int_equal(kept, 1);
 }
 
+/* Sets a file's times to `age` seconds ago. */
+static void
+age_file(const char *path, time_t age)
+{
+	struct timespec ts[2] = { { time(NULL) - age, 0 }, { time(NULL) - age, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void
+test_crashed_writer(void **state)
+{
+	char sigs[256], cache[256], old_tmp[512], new_tmp[512], other[512];
+
+	(void)state;
+	make_sigs(sigs, sizeof(sigs), cache, sizeof(cache));
+	sig_db_free(load(sigs, cache, 1));
+	/* what a writer that died before its rename leaves, two hours ago and
+	 * now (a writer at work), and a file that is none of the cache's */
+	snprintf(old_tmp, sizeof(old_tmp), "%s/0123456789abcdef.yt.4242.7.tmp", cache);
+	snprintf(new_tmp, sizeof(new_tmp), "%s/fedcba9876543210.yt.4243.0.tmp", cache);
+	snprintf(other, sizeof(other), "%s/notes.tmp", cache);
+	write_file(old_tmp, "half an ent");
+	write_file(new_tmp, "half an ent");
+	write_file(other, "mine");
+	age_file(old_tmp, 7200);
+	age_file(other, 7200);
+
+	sig_db_free(load(sigs, cache, 1));
+	assert_int_equal(access(old_tmp, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(access(new_tmp, F_OK), 0);
+	assert_int_equal(access(other, F_OK), 0);
+	assert_int_equal(unlink(new_tmp), 0);
+	assert_int_equal(unlink(other), 0);
+	assert_int_equal(list_entries(cache, names_a, NULL), 2);
+}
+
 static void
 test_unusable_dirs(void **state)
 {
@@ -428,6 +467,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_same_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entries_are_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crashed_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unusable_dirs, setup, teardown),
 	};
 	static char a[MAX_ENTRIES][32], b[MAX_ENTRIES][32];
