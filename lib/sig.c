@@ -39,8 +39,10 @@ struct sig_strtab {
 };
 
 /* A label pattern of one app: "*-my.sharepoint.com" (the label just left
- * of the parent ends with lit) or "my-*.example.com" (it starts with it).
- * The strings point into the app's domain or exclusion entry. */
+ * of the parent ends with lit), "my-*.example.com" (it starts with it), or
+ * "instagram.*.fna.fbcdn.net" (any label just left of the parent, and lit
+ * the whole label left of that). The strings point into the app's domain
+ * or exclusion entry. */
 struct sig_pat {
 	const char *text;
 	const char *parent;
@@ -48,6 +50,7 @@ struct sig_pat {
 	uint32_t parent_len, lit_len;
 	uint32_t app;
 	int lit_first; /* "my-*": the literal begins the label */
+	int span;      /* "name.*.parent": two labels over the parent */
 	int excluded;  /* from exclude_domains: a name it fits matches no app */
 };
 
@@ -861,41 +864,60 @@ name_pos(const struct sig_app_rec *rec, const char *name, enum name_kind kind)
 	return (struct sig_pos){ rec->pub.file, rec->pub.line };
 }
 
-/* Splits a label pattern the loader checked ("*-my.sharepoint.com":
- * exactly one '*', at an end of the first label, a literal beside it, a
- * domain after it) into pat; app is left alone. */
+/* Splits a label pattern the loader checked into pat ("*-my.sharepoint.com"
+ * or "my-*.example.com": one '*' at an end of the first label, a literal
+ * beside it; "instagram.*.example.com": a literal label, then '*' as the
+ * whole second label; a domain after either); app is left alone. */
 static void
 pattern_split(const char *text, struct sig_pat *pat)
 {
 	const char *dot = strchr(text, '.');
 
 	pat->text = text;
-	pat->parent = dot + 1;
-	pat->parent_len = (uint32_t)strlen(dot + 1);
+	pat->span = dot[1] == '*';
+	pat->parent = dot + (pat->span ? 3 : 1);
+	pat->parent_len = (uint32_t)strlen(pat->parent);
 	pat->lit_first = text[0] != '*';
 	pat->lit = pat->lit_first ? text : text + 1;
-	pat->lit_len = (uint32_t)(dot - text - 1);
+	/* the prefix form's label holds its '*' after the literal */
+	pat->lit_len = (uint32_t)(dot - pat->lit) - (uint32_t)(!pat->span && pat->lit_first);
 }
 
-/* Whether a label fits a pattern's first label. The '*' stands for one
- * character at least: "-my" alone is no tenant's personal site. */
-static int
-label_fits(const struct sig_pat *pat, const char *label, size_t label_len)
+/* The parent of a label pattern: the domain right of its '*' label. */
+static const char *
+pattern_parent(const char *text)
 {
+	struct sig_pat pat;
+	pattern_split(text, &pat);
+	return pat.parent;
+}
+
+/* Whether the labels just left of a pattern's parent fit it: label is the
+ * one next to the parent, label2 the one left of that (NULL at the start
+ * of the name). The '*' of a label pattern stands for one character at
+ * least: "-my" alone is no tenant's personal site; that of a span pattern
+ * for the whole label. */
+static int
+labels_fit(const struct sig_pat *pat, const char *label, size_t label_len,
+	   const char *label2, size_t label2_len)
+{
+	if (pat->span)
+		return label2 && label2_len == pat->lit_len &&
+		       memcmp(label2, pat->lit, pat->lit_len) == 0;
 	if (label_len <= pat->lit_len)
 		return 0;
 	return memcmp(pat->lit_first ? label : label + label_len - pat->lit_len, pat->lit,
 		      pat->lit_len) == 0;
 }
 
-/* Whether host is a name the label pattern covers: the label just left of
- * the pattern's parent fits, whatever lies left of that label. */
+/* Whether host is a name the label pattern covers: the labels just left of
+ * the pattern's parent fit, whatever lies left of those. */
 static int
 pattern_covers(const char *pattern, const char *host)
 {
 	struct sig_pat pat;
 	size_t hl = strlen(host);
-	const char *end, *label;
+	const char *end, *label, *label2 = NULL;
 
 	pattern_split(pattern, &pat);
 	if (hl <= pat.parent_len + 1 || host[hl - pat.parent_len - 1] != '.' ||
@@ -904,7 +926,11 @@ pattern_covers(const char *pattern, const char *host)
 	end = host + hl - pat.parent_len - 1;
 	for (label = end; label > host && label[-1] != '.'; label--)
 		;
-	return label_fits(&pat, label, (size_t)(end - label));
+	if (label > host)
+		for (label2 = label - 1; label2 > host && label2[-1] != '.'; label2--)
+			;
+	return labels_fit(&pat, label, (size_t)(end - label), label2,
+			  label2 ? (size_t)(label - 1 - label2) : 0);
 }
 
 /* Whether host is a strict subdomain of one of the app's domains, or a
@@ -935,7 +961,7 @@ under_own_domain(const struct sig_app *a, const char *host)
 static int
 excluded_pattern_own(const struct sig_app *a, const char *pattern)
 {
-	const char *parent = strchr(pattern, '.') + 1;
+	const char *parent = pattern_parent(pattern);
 	size_t pl = strlen(parent);
 
 	for (size_t i = 0; i < a->n_domains; i++) {
@@ -975,7 +1001,7 @@ claim_names(sig_db *db, struct sig_strtab *t, size_t a, enum name_kind kind, int
 						    "exclude_domains: pattern \"%s\" is not under any "
 						    "domain of app \"%s\" (its parent \"%s\" must be one "
 						    "of the app's domains or under one)",
-						    names[i], rec->pub.slug, strchr(names[i], '.') + 1);
+						    names[i], rec->pub.slug, pattern_parent(names[i]));
 			else
 				rc = sig_db_problem(db, err, errlen, pos[i].file, pos[i].line,
 						    "exclude_domains: \"%s\" is not under any domain of "
@@ -1052,6 +1078,8 @@ pat_cmp(const void *pa, const void *pb)
 
 	if (c)
 		return c;
+	if (a->span != b->span)
+		return b->span - a->span; /* two labels outrank one: tried first */
 	if (a->lit_len != b->lit_len)
 		return a->lit_len > b->lit_len ? -1 : 1;
 	if (a->lit_first != b->lit_first)
@@ -1095,6 +1123,51 @@ app_patterns(const sig_db *db, size_t a, int excluded, struct sig_pat *pats)
 }
 
 /*
+ * A span pattern ("instagram.*.fna.fbcdn.net") ranks two labels over its
+ * parent, so an entry one label over the parent ("video.fna.fbcdn.net")
+ * would be found first for the names both fit ("instagram.video.fna...")
+ * and answer for the pattern. When it answers otherwise (another app, or
+ * an exclusion) that is a problem, as a tie between patterns is.
+ */
+static int
+span_shadowed(sig_db *db, const struct sig_pat *p, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i <= db->domains.mask; i++) {
+		const struct sig_slot *s = &db->domains.slots[i];
+		const char *dot;
+		uint32_t outcome;
+
+		if (!s->key || s->len <= p->parent_len + 1 ||
+		    s->key[s->len - p->parent_len - 1] != '.' ||
+		    memcmp(s->key + s->len - p->parent_len, p->parent, p->parent_len) != 0)
+			continue;
+		dot = memchr(s->key, '.', s->len);
+		if (dot != s->key + s->len - p->parent_len - 1 || memchr(s->key, '*', s->len))
+			continue; /* deeper, or a pattern's own text */
+		outcome = s->value & EXCLUDED ? NO_APP : s->value & APP_MASK;
+		if ((s->value & APP_MASK) == NO_APP && !(s->value & EXCLUDED))
+			continue; /* only a parent of patterns */
+		if (outcome == pat_outcome(p))
+			continue;
+		const struct sig_app_rec *pa = db->apps[p->app];
+		struct sig_pos where = name_pos(pa, p->text, p->excluded ? NAME_EXCLUDED : NAME_DOMAIN);
+		rc = sig_db_problem(db, err, errlen, where.file, where.line,
+				    "%spattern \"%s\" of app \"%s\" is shadowed by \"%s\" (%s), "
+				    "which lies one label over its parent: a name such as "
+				    "\"%.*s.%.*s\" fits both, and the entry would answer (list such "
+				    "hosts by name)",
+				    p->excluded ? "excluded " : "", p->text, pa->pub.slug, s->key,
+				    s->value & EXCLUDED ? "an exclusion" : db->apps[s->value & APP_MASK]->pub.slug,
+				    (int)p->lit_len, p->lit, (int)s->len, s->key);
+		if (!sig_db_linting(db))
+			return rc;
+	}
+	return rc;
+}
+
+/*
  * Indexes the label patterns among the apps' domains and exclusions. The
  * patterns went into the domain table as they are written, like any
  * domain or exclusion, so that one listed twice is the usual error with
@@ -1134,7 +1207,19 @@ finalize_patterns(sig_db *db, char *err, size_t errlen)
 		const struct sig_pat *p = &db->pats[i];
 		int first_of_parent = i == 0 || strcmp(db->pats[i - 1].parent, p->parent) != 0;
 
-		if (first_of_parent || db->pats[i - 1].lit_len != p->lit_len) {
+		if (p->span) {
+			/* Span patterns come first under a parent; two fit one
+			 * name only when they are one text, which claim_names
+			 * reported. */
+			int r = span_shadowed(db, p, err, errlen);
+			if (r < 0) {
+				rc = r;
+				if (!sig_db_linting(db))
+					return rc;
+			}
+			goto parent;
+		}
+		if (first_of_parent || db->pats[i - 1].span || db->pats[i - 1].lit_len != p->lit_len) {
 			run = i;
 			run_other = SIZE_MAX;
 		}
@@ -1164,6 +1249,7 @@ finalize_patterns(sig_db *db, char *err, size_t errlen)
 			if (!sig_db_linting(db))
 				return rc;
 		}
+parent:
 		if (!first_of_parent)
 			continue;
 
@@ -1247,10 +1333,12 @@ sig_db_open(const char *path, const char *local_path, char *err, size_t errlen)
 
 /* ---- matching -------------------------------------------------------- */
 
-/* The most specific pattern under the parent of slot s that fits label;
- * NULL when none does. */
+/* The most specific pattern under the parent of slot s that fits label
+ * (and label2, the one left of it, NULL when there is none); NULL when none
+ * does. */
 static const struct sig_pat *
-pattern_match(const sig_db *db, const struct sig_slot *s, const char *label, size_t label_len)
+pattern_match(const sig_db *db, const struct sig_slot *s, const char *label, size_t label_len,
+	      const char *label2, size_t label2_len)
 {
 	/* the two tables hash with one key: the parent's hash is s->hash */
 	const struct sig_slot *g = strtab_probe(&db->pat_parents, s->key, s->len, s->hash);
@@ -1261,7 +1349,7 @@ pattern_match(const sig_db *db, const struct sig_slot *s, const char *label, siz
 		const struct sig_pat *pat = &db->pats[i];
 		if (pat->parent_len != s->len || memcmp(pat->parent, s->key, s->len) != 0)
 			break;
-		if (label_fits(pat, label, label_len))
+		if (labels_fit(pat, label, label_len, label2, label2_len))
 			return pat;
 	}
 	return NULL;
@@ -1270,7 +1358,7 @@ pattern_match(const sig_db *db, const struct sig_slot *s, const char *label, siz
 const struct sig_app *
 sig_match_name(const sig_db *db, const char *name, const char **matched)
 {
-	const char *p = name, *end, *dot, *label = NULL;
+	const char *p = name, *end, *dot, *label = NULL, *label2 = NULL;
 
 	if (matched)
 		*matched = NULL;
@@ -1279,7 +1367,7 @@ sig_match_name(const sig_db *db, const char *name, const char **matched)
 	end = name + strlen(name);
 	/* Every domain has two labels at least: the last label alone is never
 	 * tried, and suffixes longer than any domain are skipped unhashed. */
-	for (; (dot = memchr(p, '.', (size_t)(end - p))) != NULL; label = p, p = dot + 1) {
+	for (; (dot = memchr(p, '.', (size_t)(end - p))) != NULL; label2 = label, label = p, p = dot + 1) {
 		size_t len = (size_t)(end - p);
 		if (len > db->domain_max_len)
 			continue;
@@ -1289,7 +1377,9 @@ sig_match_name(const sig_db *db, const char *name, const char **matched)
 		/* Longer suffixes missed: a pattern on the label just left of
 		 * this one outranks the entry itself. */
 		if ((s->value & PATTERNS) && label) {
-			const struct sig_pat *pat = pattern_match(db, s, label, (size_t)(p - 1 - label));
+			const struct sig_pat *pat =
+				pattern_match(db, s, label, (size_t)(p - 1 - label), label2,
+					      label2 ? (size_t)(label - 1 - label2) : 0);
 			if (pat && pat->excluded)
 				return NULL; /* carved out of its app by a pattern */
 			if (pat) {

@@ -121,41 +121,14 @@ domain_problem(const char *s, size_t len)
 	return NULL;
 }
 
-/*
- * Why s is not a label pattern, or NULL when it is one: one '*', at the
- * start or the end of the first label ("*-my.sharepoint.com": a label
- * ending in "-my" directly under sharepoint.com; "my-*.example.com": one
- * starting with "my-"), a literal part of [a-z0-9_-] beside it, and a
- * normalised domain, the parent, after the first dot. Anything richer
- * (a '*' mid-label, two of them, a whole-label '*') is refused so that
- * precedence stays a matter of literal length alone. buf holds the reason
- * when it names the parent's own problem.
- */
+/* Why the first label of a pattern, [s, end) less the '*' at star if it
+ * lies there, is not one; NULL when it is fine. */
 static const char *
-pattern_problem(const char *s, size_t len, char *buf, size_t size)
+pattern_label_problem(const char *s, const char *end, const char *star)
 {
-	const char *star = memchr(s, '*', len), *dot = memchr(s, '.', len);
-	const char *why;
-	size_t label_len;
-
-	if (len > 253)
-		return "is longer than 253 characters";
-	if (memchr(star + 1, '*', len - (size_t)(star + 1 - s)))
-		return "has more than one '*' (a label pattern has one, at the start or end of "
-		       "its first label)";
-	if (!dot)
-		return "is a label pattern without a domain after its first label";
-	if (star > dot)
-		return "has a '*' after its first label (only the first label may be a pattern)";
-	label_len = (size_t)(dot - s);
-	if (label_len == 1)
-		return "has a wildcard (a domain already matches all names under it; a label "
-		       "pattern needs a literal part, as in *-my.example.com)";
-	if (star != s && star != dot - 1)
-		return "has a '*' inside its first label (it may only begin or end the label)";
-	if (label_len > 63)
+	if (end - s > 63)
 		return "has a label longer than 63 characters";
-	for (const char *c = s; c < dot; c++) {
+	for (const char *c = s; c < end; c++) {
 		if (c == star)
 			continue;
 		if (*c >= 'A' && *c <= 'Z')
@@ -164,10 +137,64 @@ pattern_problem(const char *s, size_t len, char *buf, size_t size)
 		      *c == '_'))
 			return "has a character other than a-z, 0-9, '-', '_' and '.'";
 	}
-	why = domain_problem(dot + 1, len - label_len - 1);
+	return NULL;
+}
+
+/*
+ * Why s is not a label pattern, or NULL when it is one. Two forms:
+ * - one '*' at the start or the end of the first label ("*-my.sharepoint.com":
+ *   a label ending in "-my" directly under sharepoint.com; "my-*.example.com":
+ *   one starting with "my-"), a literal part of [a-z0-9_-] beside it;
+ * - a whole literal first label, then a whole-label '*' ("instagram.*.fna.fbcdn.net":
+ *   a label "instagram" over any one label under fna.fbcdn.net), for
+ *   vendors that put a product's name left of a per-site label;
+ * then a normalised domain, the parent. Anything richer (a '*' mid-label,
+ * two of them, a '*' deeper down) is refused so that precedence stays a
+ * matter of label count and literal length alone. buf holds the reason
+ * when it names the parent's own problem.
+ */
+static const char *
+pattern_problem(const char *s, size_t len, char *buf, size_t size)
+{
+	const char *star = memchr(s, '*', len), *dot = memchr(s, '.', len);
+	const char *why, *parent;
+	size_t label_len;
+
+	if (len > 253)
+		return "is longer than 253 characters";
+	if (memchr(star + 1, '*', len - (size_t)(star + 1 - s)))
+		return "has more than one '*' (a label pattern has one, at the start or end of "
+		       "its first label, or as its whole second label)";
+	if (!dot)
+		return "is a label pattern without a domain after its first label";
+	label_len = (size_t)(dot - s);
+	if (star > dot) {
+		/* the second form: "name.*.parent" */
+		if (star != dot + 1 || (size_t)(star + 1 - s) >= len || star[1] != '.')
+			return "has a '*' after its first label (only the first label may be a "
+			       "pattern, or the whole second label after a literal first one)";
+		if (label_len == 0)
+			return "has an empty label";
+		why = pattern_label_problem(s, dot, NULL);
+		if (why)
+			return why;
+		parent = star + 2;
+	} else {
+		if (label_len == 1)
+			return "has a wildcard (a domain already matches all names under it; a "
+			       "label pattern needs a literal part, as in *-my.example.com)";
+		if (star != s && star != dot - 1)
+			return "has a '*' inside its first label (it may only begin or end the "
+			       "label)";
+		why = pattern_label_problem(s, dot, star);
+		if (why)
+			return why;
+		parent = dot + 1;
+	}
+	why = domain_problem(parent, len - (size_t)(parent - s));
 	if (why) {
 		snprintf(buf, size, "is a label pattern over \"%.*s\", which %s",
-			 (int)(len - label_len - 1), dot + 1, why);
+			 (int)(len - (size_t)(parent - s)), parent, why);
 		return buf;
 	}
 	return NULL;

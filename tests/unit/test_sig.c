@@ -1382,6 +1382,99 @@ test_label_patterns(void **state)
 	unlink(local);
 	unlink(path);
 }
+/* "instagram.*.cdn.example": the product's label over any per-site label */
+static void
+test_span_patterns(void **state)
+{
+	char path[256], err[1024];
+	(void)state;
+
+	write_text(EX_HEAD
+		   PAT_APP("social", "    domains: [cdn.example]\n"
+				     "    exclude_domains: [ads.*.cdn.example]\n")
+		   PAT_APP("photos", "    domains: [photos.*.fna.cdn.example, \"*-ph.fna.cdn.example\"]\n")
+		   PAT_APP("reels", "    domains: [reels.*.fna.cdn.example, reels.x1.fna.cdn.example]\n")
+		   PAT_APP("clips", "    domains: [clips.*.unlisted.example]\n")
+		   PAT_APP("vip", "    domains: [photos.vip.fna.cdn.example]\n"),
+		   path, sizeof(path));
+	sig_db *db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+
+	assert_match(db, "photos.fra3-1.fna.cdn.example", "photos", "photos.*.fna.cdn.example",
+		     "span hit");
+	assert_slug(name_slug(db, "a.b.photos.fra3-1.fna.cdn.example"), "photos", "under a span host");
+	assert_match(db, "reels.x1.fna.cdn.example", "reels", "reels.x1.fna.cdn.example",
+		     "exact entry of the same app");
+	assert_match(db, "reels.x2.fna.cdn.example", "reels", "reels.*.fna.cdn.example", "second span");
+	/* the literal is the whole label, and it must be there */
+	assert_slug(name_slug(db, "photosx.fra3-1.fna.cdn.example"), "social", "longer label");
+	assert_slug(name_slug(db, "xphotos.fra3-1.fna.cdn.example"), "social", "label ends with it");
+	assert_slug(name_slug(db, "fra3-1.fna.cdn.example"), "social", "no label left of the '*'");
+	assert_slug(name_slug(db, "photos.fna.cdn.example"), "social", "no label for the '*'");
+	assert_slug(name_slug(db, "photos.a.b.fna.cdn.example"), "social", "two labels for the '*'");
+	/* two labels outrank one: the label pattern of the same parent, and a
+	 * longer exact entry still wins */
+	assert_match(db, "x-ph.fna.cdn.example", "photos", "*-ph.fna.cdn.example", "label pattern");
+	assert_match(db, "photos.x-ph.fna.cdn.example", "photos", "photos.*.fna.cdn.example",
+		     "span over the label pattern");
+	assert_match(db, "photos.vip.fna.cdn.example", "vip", "photos.vip.fna.cdn.example",
+		     "exact beats span");
+	/* an excluded span, and a span over a parent no app lists */
+	assert_slug(name_slug(db, "ads.fra3-1.cdn.example"), NULL, "excluded span");
+	assert_slug(name_slug(db, "x.ads.fra3-1.cdn.example"), NULL, "under an excluded span");
+	assert_slug(name_slug(db, "clips.a.unlisted.example"), "clips", "unlisted parent");
+	assert_slug(name_slug(db, "a.unlisted.example"), NULL, "unlisted parent's label");
+	sig_db_free(db);
+	unlink(path);
+
+	static const struct {
+		const char *text;
+		int line;
+		const char *reason;
+	} bad[] = {
+		{ EX_HEAD PAT_APP("b", "    domains: [\"a.*x.example.com\"]\n"), 8,
+		  "has a '*' after its first label (only the first label may be a pattern, or "
+		  "the whole second label after a literal first one)" },
+		{ EX_HEAD PAT_APP("b", "    domains: [\"a.b.*.example.com\"]\n"), 8,
+		  "has a '*' after its first label" },
+		{ EX_HEAD PAT_APP("b", "    domains: [\"*-a.*.example.com\"]\n"), 8,
+		  "has more than one '*'" },
+		{ EX_HEAD PAT_APP("b", "    domains: [\"a.*\"]\n"), 8,
+		  "has a '*' after its first label" },
+		{ EX_HEAD PAT_APP("b", "    domains: [\"A.*.example.com\"]\n"), 8,
+		  "domain \"A.*.example.com\" is not lower case" },
+		{ EX_HEAD PAT_APP("b", "    domains: [\"a.*.com\"]\n"), 8,
+		  "is a label pattern over \"com\", which has a single label" },
+		/* an entry one label over the parent would answer for the names
+		 * the span fits; another app's is a problem */
+		{ EX_HEAD PAT_APP("b", "    domains: [\"p.*.cdn.example\"]\n")
+			PAT_APP("c", "    domains: [site.cdn.example]\n"), 8,
+		  "pattern \"p.*.cdn.example\" of app \"b\" is shadowed by \"site.cdn.example\" (c), "
+		  "which lies one label over its parent: a name such as \"p.site.cdn.example\" "
+		  "fits both" },
+		{ EX_HEAD PAT_APP("b", "    domains: [cdn.example, \"p.*.cdn.example\"]\n"
+				       "    exclude_domains: [site.cdn.example]\n"), 8,
+		  "is shadowed by \"site.cdn.example\" (an exclusion)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		load_text(bad[i].text, path, sizeof(path), err, sizeof(err));
+		assert_error(err, path, bad[i].line, bad[i].reason);
+	}
+	/* the same app's entry there, and an entry deeper down, are fine */
+	static const char *const good[] = {
+		EX_HEAD PAT_APP("b", "    domains: [\"p.*.cdn.example\", site.cdn.example]\n"),
+		EX_HEAD PAT_APP("b", "    domains: [\"p.*.cdn.example\"]\n")
+			PAT_APP("c", "    domains: [a.site.cdn.example]\n"),
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		load_text(good[i], path, sizeof(path), err, sizeof(err));
+		if (err[0])
+			fail_msg("good case %zu: %s", i, err);
+	}
+}
+
 static void
 test_label_pattern_errors(void **state)
 {
@@ -1402,6 +1495,8 @@ test_label_pattern_errors(void **state)
 		  "has more than one '*'" },
 		{ PAT_A PAT_APP("b", "    domains: [\"x.*-my.example.com\"]\n"), 13,
 		  "has a '*' after its first label" },
+		{ PAT_A PAT_APP("b", "    domains: [\"*.*.example.com\"]\n"), 13,
+		  "has more than one '*'" },
 		{ PAT_A PAT_APP("b", "    domains: [\"*.example.com\"]\n"), 13,
 		  "domain \"*.example.com\" has a wildcard (a domain already matches all names "
 		  "under it; a label pattern needs a literal part" },
@@ -2154,6 +2249,7 @@ main(void)
 		cmocka_unit_test(test_exclude_domains),
 		cmocka_unit_test(test_label_patterns),
 		cmocka_unit_test(test_label_pattern_errors),
+		cmocka_unit_test(test_span_patterns),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_override_errors),
 		cmocka_unit_test(test_exclude_patterns),
