@@ -148,13 +148,17 @@ pattern_label_problem(const char *s, const char *end, const char *star)
  * - a whole literal first label, then a whole-label '*' ("instagram.*.fna.fbcdn.net":
  *   a label "instagram" over any one label under fna.fbcdn.net), for
  *   vendors that put a product's name left of a per-site label;
- * then a normalised domain, the parent. Anything richer (a '*' mid-label,
- * two of them, a '*' deeper down) is refused so that precedence stays a
- * matter of label count and literal length alone. buf holds the reason
- * when it names the parent's own problem.
+ * then a normalised domain, the parent. In exclude_domains (excluded set)
+ * the first label may also be a bare '*' ("*.teachable.com": every name
+ * under the parent that the app does not list itself), for vendors whose
+ * own site sits on the apex and whose customers' sites fill the labels
+ * under it. Anything richer (a '*' mid-label, two of them, a '*' deeper
+ * down) is refused so that precedence stays a matter of label count and
+ * literal length alone. buf holds the reason when it names the parent's
+ * own problem.
  */
 static const char *
-pattern_problem(const char *s, size_t len, char *buf, size_t size)
+pattern_problem(const char *s, size_t len, int excluded, char *buf, size_t size)
 {
 	const char *star = memchr(s, '*', len), *dot = memchr(s, '.', len);
 	const char *why, *parent;
@@ -180,7 +184,7 @@ pattern_problem(const char *s, size_t len, char *buf, size_t size)
 			return why;
 		parent = star + 2;
 	} else {
-		if (label_len == 1)
+		if (label_len == 1 && !excluded)
 			return "has a wildcard (a domain already matches all names under it; a "
 			       "label pattern needs a literal part, as in *-my.example.com)";
 		if (star != s && star != dot - 1)
@@ -701,13 +705,14 @@ struct domain_list {
 	size_t *n;
 	struct sig_pos **pos;
 	const char *noun; /* for messages: "domain", "excluded domain" */
+	int excluded;
 };
 
 static struct domain_list
 domains_of(struct sig_app_rec *rec)
 {
 	return (struct domain_list){ &rec->pub.domains, &rec->pub.n_domains, &rec->domain_pos,
-				     "domain" };
+				     "domain", 0 };
 }
 
 /* A pattern here carves hosts whose name says what they are
@@ -717,7 +722,7 @@ static struct domain_list
 excludes_of(struct sig_app_rec *rec)
 {
 	return (struct domain_list){ &rec->pub.exclude_domains, &rec->pub.n_exclude_domains,
-				     &rec->exclude_pos, "excluded domain" };
+				     &rec->exclude_pos, "excluded domain", 1 };
 }
 
 /* Checks an entry of list; 0 when it may be added to it. */
@@ -730,7 +735,8 @@ domain_entry_ok(struct loader *ld, const struct ynode *item, struct domain_list 
 	if (!memchr(item->text, '*', item->len))
 		why = domain_problem(item->text, item->len);
 	else
-		why = pattern_problem(item->text, item->len, why_buf, sizeof(why_buf));
+		why = pattern_problem(item->text, item->len, list.excluded, why_buf,
+				      sizeof(why_buf));
 
 	if (why || strlen(item->text) != item->len)
 		return load_fail(ld, item->line, "%s %s %s", list.noun,

@@ -1524,8 +1524,10 @@ test_label_pattern_errors(void **state)
 		  "domain \"*-my.a.example\" is listed twice in this app" },
 		/* an exclusion follows the same syntax (test_exclude_patterns
 		 * has the rest); a host exclusion may lie under a pattern */
-		{ PAT_A "    exclude_domains: [\"*.x.a.example\"]\n", 9,
-		  "excluded domain \"*.x.a.example\" has a wildcard" },
+		{ PAT_A "    exclude_domains: [\"*.x.b.example\"]\n", 9,
+		  "exclude_domains: pattern \"*.x.b.example\" is not under any domain of app \"a\"" },
+		{ PAT_A "    exclude_domains: [\"*.com\"]\n", 9,
+		  "excluded domain \"*.com\" is a label pattern over \"com\", which has a single label" },
 		{ PAT_A "    exclude_domains: [\"x*y.a.example\"]\n", 9,
 		  "excluded domain \"x*y.a.example\" has a '*' inside its first label" },
 		{ PAT_A PAT_APP("b", "    domains: [b.example]\n"
@@ -1910,6 +1912,44 @@ test_exclude_patterns(void **state)
 	unlink(path);
 }
 
+/* "*.site.example" in exclude_domains: the vendor's own names stay, its
+ * customers' sites under the same parent name no app */
+static void
+test_exclude_whole_label(void **state)
+{
+	char path[256], err[1024];
+	(void)state;
+
+	write_text(EX_HEAD
+		   PAT_APP("school", "    domains: [site.example, www.site.example, sso.site.example,\n"
+				     "      \"*-admin.site.example\"]\n"
+				     "    exclude_domains: [\"*.site.example\"]\n")
+		   PAT_APP("other", "    domains: [pay.site.example]\n"),
+		   path, sizeof(path));
+	sig_db *db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+
+	assert_match(db, "site.example", "school", "site.example", "the apex");
+	assert_match(db, "www.site.example", "school", "www.site.example", "own host");
+	assert_slug(name_slug(db, "a.sso.site.example"), "school", "under an own host");
+	assert_match(db, "acme-admin.site.example", "school", "*-admin.site.example",
+		     "own label pattern");
+	assert_slug(name_slug(db, "pay.site.example"), "other", "another app's host");
+	/* every other label, and what lies under it, is a customer's site */
+	assert_slug(name_slug(db, "acme.site.example"), NULL, "customer's site");
+	assert_slug(name_slug(db, "a.b.acme.site.example"), NULL, "under a customer's site");
+	assert_slug(name_slug(db, "x.site.example"), NULL, "one-character label");
+	sig_db_free(db);
+
+	/* in domains a bare '*' still says nothing a domain does not */
+	load_text(EX_HEAD PAT_APP("b", "    domains: [\"*.b.example\"]\n"), path, sizeof(path), err,
+		  sizeof(err));
+	assert_error(err, path, 8, "domain \"*.b.example\" has a wildcard");
+	unlink(path);
+}
+
 static void
 test_exclude_pattern_errors(void **state)
 {
@@ -2253,6 +2293,7 @@ main(void)
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_override_errors),
 		cmocka_unit_test(test_exclude_patterns),
+		cmocka_unit_test(test_exclude_whole_label),
 		cmocka_unit_test(test_exclude_pattern_errors),
 		cmocka_unit_test(test_lint_all_problems),
 		cmocka_unit_test(test_real_signatures),
