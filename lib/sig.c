@@ -820,7 +820,10 @@ finalize_categories(sig_db *db, char *err, size_t errlen)
 /* Label patterns hang under this entry (db->pat_parents); a parent that
  * no app lists is an entry of NO_APP. */
 #define PATTERNS 0x40000000u
-#define APP_MASK 0x3fffffffu
+/* The entry lies one label over the parent of a span pattern, which
+ * outranks it for the names it fits (finalize_patterns). */
+#define SPAN_BELOW 0x20000000u
+#define APP_MASK 0x1fffffffu
 #define NO_APP APP_MASK
 
 /* The lists of names an app claims in a name table. */
@@ -1124,47 +1127,24 @@ app_patterns(const sig_db *db, size_t a, int excluded, struct sig_pat *pats)
 
 /*
  * A span pattern ("instagram.*.fna.fbcdn.net") ranks two labels over its
- * parent, so an entry one label over the parent ("video.fna.fbcdn.net")
- * would be found first for the names both fit ("instagram.video.fna...")
- * and answer for the pattern. When it answers otherwise (another app, or
- * an exclusion) that is a problem, as a tie between patterns is.
+ * parent, yet an entry one label over the parent ("video.fna.fbcdn.net")
+ * is found first for the names both fit ("instagram.video.fna...").
+ * Such entries get SPAN_BELOW, so that the match looks at the parent's
+ * span patterns before it answers with the entry.
  */
-static int
-span_shadowed(sig_db *db, const struct sig_pat *p, char *err, size_t errlen)
+static void
+mark_span_below(sig_db *db, const struct sig_pat *p)
 {
-	int rc = 0;
-
 	for (size_t i = 0; i <= db->domains.mask; i++) {
-		const struct sig_slot *s = &db->domains.slots[i];
-		const char *dot;
-		uint32_t outcome;
+		struct sig_slot *s = &db->domains.slots[i];
 
 		if (!s->key || s->len <= p->parent_len + 1 ||
 		    s->key[s->len - p->parent_len - 1] != '.' ||
 		    memcmp(s->key + s->len - p->parent_len, p->parent, p->parent_len) != 0)
 			continue;
-		dot = memchr(s->key, '.', s->len);
-		if (dot != s->key + s->len - p->parent_len - 1 || memchr(s->key, '*', s->len))
-			continue; /* deeper, or a pattern's own text */
-		outcome = s->value & EXCLUDED ? NO_APP : s->value & APP_MASK;
-		if ((s->value & APP_MASK) == NO_APP && !(s->value & EXCLUDED))
-			continue; /* only a parent of patterns */
-		if (outcome == pat_outcome(p))
-			continue;
-		const struct sig_app_rec *pa = db->apps[p->app];
-		struct sig_pos where = name_pos(pa, p->text, p->excluded ? NAME_EXCLUDED : NAME_DOMAIN);
-		rc = sig_db_problem(db, err, errlen, where.file, where.line,
-				    "%spattern \"%s\" of app \"%s\" is shadowed by \"%s\" (%s), "
-				    "which lies one label over its parent: a name such as "
-				    "\"%.*s.%.*s\" fits both, and the entry would answer (list such "
-				    "hosts by name)",
-				    p->excluded ? "excluded " : "", p->text, pa->pub.slug, s->key,
-				    s->value & EXCLUDED ? "an exclusion" : db->apps[s->value & APP_MASK]->pub.slug,
-				    (int)p->lit_len, p->lit, (int)s->len, s->key);
-		if (!sig_db_linting(db))
-			return rc;
+		if (memchr(s->key, '.', s->len) == s->key + s->len - p->parent_len - 1)
+			s->value |= SPAN_BELOW; /* one label over; a pattern's text never matches */
 	}
-	return rc;
 }
 
 /*
@@ -1211,12 +1191,8 @@ finalize_patterns(sig_db *db, char *err, size_t errlen)
 			/* Span patterns come first under a parent; two fit one
 			 * name only when they are one text, which claim_names
 			 * reported. */
-			int r = span_shadowed(db, p, err, errlen);
-			if (r < 0) {
-				rc = r;
-				if (!sig_db_linting(db))
-					return rc;
-			}
+			if (first_of_parent)
+				mark_span_below(db, p);
 			goto parent;
 		}
 		if (first_of_parent || db->pats[i - 1].span || db->pats[i - 1].lit_len != p->lit_len) {
@@ -1355,6 +1331,20 @@ pattern_match(const sig_db *db, const struct sig_slot *s, const char *label, siz
 	return NULL;
 }
 
+/* The span pattern of parent [parent, +len) that the labels left of it
+ * fit: mid, the one just left of the parent, and label2 left of that. */
+static const struct sig_pat *
+span_over(const sig_db *db, const char *parent, size_t len, const char *mid, size_t mid_len,
+	  const char *label2, size_t label2_len)
+{
+	const struct sig_slot *s = strtab_find(&db->domains, &db->key, parent, len);
+
+	if (!s || !(s->value & PATTERNS))
+		return NULL;
+	const struct sig_pat *pat = pattern_match(db, s, mid, mid_len, label2, label2_len);
+	return pat && pat->span ? pat : NULL;
+}
+
 const struct sig_app *
 sig_match_name(const sig_db *db, const char *name, const char **matched)
 {
@@ -1382,6 +1372,20 @@ sig_match_name(const sig_db *db, const char *name, const char **matched)
 					      label2 ? (size_t)(label - 1 - label2) : 0);
 			if (pat && pat->excluded)
 				return NULL; /* carved out of its app by a pattern */
+			if (pat) {
+				if (matched)
+					*matched = pat->text;
+				return &db->apps[pat->app]->pub;
+			}
+		}
+		/* An entry one label over a span pattern's parent: the span
+		 * ranks two labels over that parent, one more than the entry. */
+		if ((s->value & SPAN_BELOW) && label) {
+			const struct sig_pat *pat = span_over(db, dot + 1, (size_t)(end - dot - 1), p,
+							      (size_t)(dot - p), label,
+							      (size_t)(p - 1 - label));
+			if (pat && pat->excluded)
+				return NULL;
 			if (pat) {
 				if (matched)
 					*matched = pat->text;

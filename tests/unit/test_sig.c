@@ -1447,32 +1447,30 @@ test_span_patterns(void **state)
 		  "domain \"A.*.example.com\" is not lower case" },
 		{ EX_HEAD PAT_APP("b", "    domains: [\"a.*.com\"]\n"), 8,
 		  "is a label pattern over \"com\", which has a single label" },
-		/* an entry one label over the parent would answer for the names
-		 * the span fits; another app's is a problem */
-		{ EX_HEAD PAT_APP("b", "    domains: [\"p.*.cdn.example\"]\n")
-			PAT_APP("c", "    domains: [site.cdn.example]\n"), 8,
-		  "pattern \"p.*.cdn.example\" of app \"b\" is shadowed by \"site.cdn.example\" (c), "
-		  "which lies one label over its parent: a name such as \"p.site.cdn.example\" "
-		  "fits both" },
-		{ EX_HEAD PAT_APP("b", "    domains: [cdn.example, \"p.*.cdn.example\"]\n"
-				       "    exclude_domains: [site.cdn.example]\n"), 8,
-		  "is shadowed by \"site.cdn.example\" (an exclusion)" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		load_text(bad[i].text, path, sizeof(path), err, sizeof(err));
 		assert_error(err, path, bad[i].line, bad[i].reason);
 	}
-	/* the same app's entry there, and an entry deeper down, are fine */
-	static const char *const good[] = {
-		EX_HEAD PAT_APP("b", "    domains: [\"p.*.cdn.example\", site.cdn.example]\n"),
-		EX_HEAD PAT_APP("b", "    domains: [\"p.*.cdn.example\"]\n")
-			PAT_APP("c", "    domains: [a.site.cdn.example]\n"),
-	};
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		load_text(good[i], path, sizeof(path), err, sizeof(err));
-		if (err[0])
-			fail_msg("good case %zu: %s", i, err);
-	}
+	/* an entry one label over the parent ranks one label below the span,
+	 * an app's or an exclusion, and keeps the names the span does not fit */
+	write_text(EX_HEAD
+		   PAT_APP("b", "    domains: [cdn.example, \"p.*.cdn.example\"]\n"
+				"    exclude_domains: [gone.cdn.example]\n")
+		   PAT_APP("c", "    domains: [site.cdn.example]\n"),
+		   path, sizeof(path));
+	db = sig_db_new();
+	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
+	    sig_db_finalize(db, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_match(db, "p.site.cdn.example", "b", "p.*.cdn.example", "span over another app's entry");
+	assert_match(db, "x.p.site.cdn.example", "b", "p.*.cdn.example", "under it");
+	assert_match(db, "q.site.cdn.example", "c", "site.cdn.example", "the entry's other names");
+	assert_match(db, "site.cdn.example", "c", "site.cdn.example", "the entry itself");
+	assert_match(db, "p.gone.cdn.example", "b", "p.*.cdn.example", "span over an exclusion");
+	assert_slug(name_slug(db, "q.gone.cdn.example"), NULL, "the exclusion's other names");
+	sig_db_free(db);
+	unlink(path);
 }
 
 static void
