@@ -1225,10 +1225,7 @@ test_exclude_domains(void **state)
 		   "  - slug: other\n    name: O\n    vendor: V\n    category: c\n"
 		   "    domains: [deep.intercept.survey.example]\n",
 		   path, sizeof(path));
-	sig_db *db = sig_db_new();
-	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
-	    sig_db_finalize(db, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
+	sig_db *db = load_ok(path);
 	const char *matched = "x";
 	assert_null(sig_match_name(db, "intercept.survey.example", &matched));
 	assert_null(matched);
@@ -1309,10 +1306,7 @@ test_label_patterns(void **state)
 		   PAT_APP("longer", "    domains: [\"*x-my.share.example\"]\n")
 		   PAT_APP("orphan", "    domains: [\"*-tenant.unclaimed.example\"]\n"),
 		   path, sizeof(path));
-	sig_db *db = sig_db_new();
-	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
-	    sig_db_finalize(db, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
+	sig_db *db = load_ok(path);
 
 	/* the pattern outranks its parent's entry, for the host and below */
 	assert_match(db, "contoso-my.share.example", "drive", "*-my.share.example", "pattern hit");
@@ -1397,10 +1391,7 @@ test_span_patterns(void **state)
 		   PAT_APP("clips", "    domains: [clips.*.unlisted.example]\n")
 		   PAT_APP("vip", "    domains: [photos.vip.fna.cdn.example]\n"),
 		   path, sizeof(path));
-	sig_db *db = sig_db_new();
-	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
-	    sig_db_finalize(db, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
+	sig_db *db = load_ok(path);
 
 	assert_match(db, "photos.fra3-1.fna.cdn.example", "photos", "photos.*.fna.cdn.example",
 		     "span hit");
@@ -1459,10 +1450,7 @@ test_span_patterns(void **state)
 				"    exclude_domains: [gone.cdn.example]\n")
 		   PAT_APP("c", "    domains: [site.cdn.example]\n"),
 		   path, sizeof(path));
-	db = sig_db_new();
-	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
-	    sig_db_finalize(db, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
+	db = load_ok(path);
 	assert_match(db, "p.site.cdn.example", "b", "p.*.cdn.example", "span over another app's entry");
 	assert_match(db, "x.p.site.cdn.example", "b", "p.*.cdn.example", "under it");
 	assert_match(db, "q.site.cdn.example", "c", "site.cdn.example", "the entry's other names");
@@ -1833,10 +1821,7 @@ test_exclude_patterns(void **state)
 		   PAT_APP("drive", "    domains: [\"*x-fmip.cloud.example\"]\n")
 		   PAT_APP("shop", "    domains: [p1-*.cloud.example]\n"),
 		   path, sizeof(path));
-	sig_db *db = sig_db_new();
-	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
-	    sig_db_finalize(db, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
+	sig_db *db = load_ok(path);
 
 	/* a host the pattern fits, and every name under it, is no app */
 	matched = "x";
@@ -1924,10 +1909,7 @@ test_exclude_whole_label(void **state)
 				     "    exclude_domains: [\"*.site.example\"]\n")
 		   PAT_APP("other", "    domains: [pay.site.example]\n"),
 		   path, sizeof(path));
-	sig_db *db = sig_db_new();
-	if (sig_db_load_path(db, path, err, sizeof(err)) != 0 ||
-	    sig_db_finalize(db, err, sizeof(err)) != 0)
-		fail_msg("%s", err);
+	sig_db *db = load_ok(path);
 
 	assert_match(db, "site.example", "school", "site.example", "the apex");
 	assert_match(db, "www.site.example", "school", "www.site.example", "own host");
