@@ -886,6 +886,13 @@ pattern_split(const char *text, struct sig_pat *pat)
 	pat->lit_len = (uint32_t)(dot - pat->lit) - (uint32_t)(!pat->span && pat->lit_first);
 }
 
+/* Whether the name [h, +hl) lies strictly under the domain [d, +dl). */
+static int
+strictly_under(const char *h, size_t hl, const char *d, size_t dl)
+{
+	return hl > dl + 1 && h[hl - dl - 1] == '.' && memcmp(h + hl - dl, d, dl) == 0;
+}
+
 /* The parent of a label pattern: the domain right of its '*' label. */
 static const char *
 pattern_parent(const char *text)
@@ -923,8 +930,7 @@ pattern_covers(const char *pattern, const char *host)
 	const char *end, *label, *label2 = NULL;
 
 	pattern_split(pattern, &pat);
-	if (hl <= pat.parent_len + 1 || host[hl - pat.parent_len - 1] != '.' ||
-	    memcmp(host + hl - pat.parent_len, pat.parent, pat.parent_len) != 0)
+	if (!strictly_under(host, hl, pat.parent, pat.parent_len))
 		return 0;
 	end = host + hl - pat.parent_len - 1;
 	for (label = end; label > host && label[-1] != '.'; label--)
@@ -949,8 +955,7 @@ under_own_domain(const struct sig_app *a, const char *host)
 				return 1;
 			continue;
 		}
-		if (hl > dl + 1 && host[hl - dl - 1] == '.' &&
-		    memcmp(host + hl - dl, a->domains[i], dl) == 0)
+		if (strictly_under(host, hl, a->domains[i], dl))
 			return 1;
 	}
 	return 0;
@@ -970,8 +975,7 @@ excluded_pattern_own(const struct sig_app *a, const char *pattern)
 	for (size_t i = 0; i < a->n_domains; i++) {
 		size_t dl = strlen(a->domains[i]);
 		if (pl == dl ? memcmp(parent, a->domains[i], dl) == 0
-			     : pl > dl + 1 && parent[pl - dl - 1] == '.' &&
-				       memcmp(parent + pl - dl, a->domains[i], dl) == 0)
+			     : strictly_under(parent, pl, a->domains[i], dl))
 			return 1;
 	}
 	return 0;
@@ -1138,9 +1142,7 @@ mark_span_below(sig_db *db, const struct sig_pat *p)
 	for (size_t i = 0; i <= db->domains.mask; i++) {
 		struct sig_slot *s = &db->domains.slots[i];
 
-		if (!s->key || s->len <= p->parent_len + 1 ||
-		    s->key[s->len - p->parent_len - 1] != '.' ||
-		    memcmp(s->key + s->len - p->parent_len, p->parent, p->parent_len) != 0)
+		if (!s->key || !strictly_under(s->key, s->len, p->parent, p->parent_len))
 			continue;
 		if (memchr(s->key, '.', s->len) == s->key + s->len - p->parent_len - 1)
 			s->value |= SPAN_BELOW; /* one label over; a pattern's text never matches */
@@ -1365,32 +1367,22 @@ sig_match_name(const sig_db *db, const char *name, const char **matched)
 		if (!s)
 			continue;
 		/* Longer suffixes missed: a pattern on the label just left of
-		 * this one outranks the entry itself. */
-		if ((s->value & PATTERNS) && label) {
-			const struct sig_pat *pat =
-				pattern_match(db, s, label, (size_t)(p - 1 - label), label2,
-					      label2 ? (size_t)(label - 1 - label2) : 0);
-			if (pat && pat->excluded)
+		 * this one outranks the entry itself, and so does a span
+		 * pattern of the parent when the entry lies one label over it
+		 * (the span ranks two labels over that parent). */
+		const struct sig_pat *pat = NULL;
+		if ((s->value & PATTERNS) && label)
+			pat = pattern_match(db, s, label, (size_t)(p - 1 - label), label2,
+					    label2 ? (size_t)(label - 1 - label2) : 0);
+		if (!pat && (s->value & SPAN_BELOW) && label)
+			pat = span_over(db, dot + 1, (size_t)(end - dot - 1), p, (size_t)(dot - p),
+					label, (size_t)(p - 1 - label));
+		if (pat) {
+			if (pat->excluded)
 				return NULL; /* carved out of its app by a pattern */
-			if (pat) {
-				if (matched)
-					*matched = pat->text;
-				return &db->apps[pat->app]->pub;
-			}
-		}
-		/* An entry one label over a span pattern's parent: the span
-		 * ranks two labels over that parent, one more than the entry. */
-		if ((s->value & SPAN_BELOW) && label) {
-			const struct sig_pat *pat = span_over(db, dot + 1, (size_t)(end - dot - 1), p,
-							      (size_t)(dot - p), label,
-							      (size_t)(p - 1 - label));
-			if (pat && pat->excluded)
-				return NULL;
-			if (pat) {
-				if (matched)
-					*matched = pat->text;
-				return &db->apps[pat->app]->pub;
-			}
+			if (matched)
+				*matched = pat->text;
+			return &db->apps[pat->app]->pub;
 		}
 		if ((s->value & APP_MASK) == NO_APP)
 			continue; /* only a parent of patterns */
