@@ -73,6 +73,17 @@ is_slug(const char *s, size_t len)
 	return 1;
 }
 
+/* Why c cannot stand in a label of a domain; NULL when it can. */
+static const char *
+label_char_problem(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return "is not lower case";
+	if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+		return "has a character other than a-z, 0-9, '-', '_' and '.'";
+	return NULL;
+}
+
 /* Why s is not a normalised domain (lower case, labels of [a-z0-9_-], two
  * labels at least), or NULL when it is one. */
 static const char *
@@ -103,10 +114,9 @@ domain_problem(const char *s, size_t len)
 			last_start = i + 1;
 			continue;
 		}
-		if (c >= 'A' && c <= 'Z')
-			return "is not lower case";
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return "has a character other than a-z, 0-9, '-', '_' and '.'";
+		const char *why = label_char_problem(c);
+		if (why)
+			return why;
 		if (++label > 63)
 			return "has a label longer than 63 characters";
 	}
@@ -129,13 +139,9 @@ pattern_label_problem(const char *s, const char *end, const char *star)
 	if (end - s > 63)
 		return "has a label longer than 63 characters";
 	for (const char *c = s; c < end; c++) {
-		if (c == star)
-			continue;
-		if (*c >= 'A' && *c <= 'Z')
-			return "is not lower case";
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-		      *c == '_'))
-			return "has a character other than a-z, 0-9, '-', '_' and '.'";
+		const char *why = c == star ? NULL : label_char_problem(*c);
+		if (why)
+			return why;
 	}
 	return NULL;
 }
