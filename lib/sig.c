@@ -13,6 +13,7 @@
  * partly overlapping) flattened into sorted disjoint intervals, each owned
  * by the most specific range, found by binary search. No lookup allocates.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1347,6 +1348,21 @@ span_over(const sig_db *db, const char *parent, size_t len, const char *mid, siz
 	return pat && pat->span ? pat : NULL;
 }
 
+/* "url1234.vendor.example": the host SendGrid's link branding puts under a
+ * sender's domain, through which every click and open of its mail goes.
+ * The vendor's mail reaching someone is not that person using the vendor's
+ * app, and the label is SendGrid's default for every sender, so such a name
+ * under an app's domain is no app unless the app lists it itself. */
+static int
+is_mail_link_host(const char *name)
+{
+	if (strncmp(name, "url", 3) != 0 || !isdigit((unsigned char)name[3]))
+		return 0;
+	for (name += 4; isdigit((unsigned char)*name); name++)
+		;
+	return *name == '.';
+}
+
 const struct sig_app *
 sig_match_name(const sig_db *db, const char *name, const char **matched)
 {
@@ -1388,6 +1404,8 @@ sig_match_name(const sig_db *db, const char *name, const char **matched)
 			continue; /* only a parent of patterns */
 		if (s->value & EXCLUDED)
 			return NULL; /* carved out of its app: no app */
+		if (p != name && is_mail_link_host(name))
+			return NULL;
 		if (matched)
 			*matched = s->key;
 		return &db->apps[s->value & APP_MASK]->pub;

@@ -1376,6 +1376,28 @@ test_label_patterns(void **state)
 	unlink(local);
 	unlink(path);
 }
+/* "url1234.vendor.example" is mail link tracking, not use of the vendor */
+static void
+test_mail_link_hosts(void **state)
+{
+	char path[256];
+	(void)state;
+
+	write_text(EX_HEAD PAT_APP("vendor", "    domains: [vendor.example, url9.listed.example]\n"),
+		   path, sizeof(path));
+	sig_db *db = load_ok(path);
+
+	assert_slug(name_slug(db, "url1234.vendor.example"), NULL, "link branding host");
+	assert_slug(name_slug(db, "a.url1234.vendor.example"), "vendor", "only the leftmost label");
+	assert_slug(name_slug(db, "url.vendor.example"), "vendor", "no digits");
+	assert_slug(name_slug(db, "url12x.vendor.example"), "vendor", "not only digits");
+	assert_slug(name_slug(db, "urls1.vendor.example"), "vendor", "another word");
+	assert_slug(name_slug(db, "app.vendor.example"), "vendor", "the app's own host");
+	assert_match(db, "url9.listed.example", "vendor", "url9.listed.example", "listed exactly");
+	sig_db_free(db);
+	unlink(path);
+}
+
 /* "instagram.*.cdn.example": the product's label over any per-site label */
 static void
 test_span_patterns(void **state)
@@ -2283,6 +2305,7 @@ main(void)
 		cmocka_unit_test(test_label_patterns),
 		cmocka_unit_test(test_label_pattern_errors),
 		cmocka_unit_test(test_span_patterns),
+		cmocka_unit_test(test_mail_link_hosts),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_override_errors),
 		cmocka_unit_test(test_exclude_patterns),
