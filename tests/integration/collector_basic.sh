@@ -254,8 +254,7 @@ call "signatures, If-None-Match" 304 -H "Authorization: Bearer $reader" \
 # ---- SIGHUP ----
 printf 'apps:\n  - app: zoom\n    status: aproved\n' > "$T/catalog.yaml"
 kill -HUP "$cpid"
-for _ in $(seq 100); do grep -q "catalog.yaml:3:" "$log" && break; sleep 0.05; done
-grep -q "catalog.yaml:3:" "$log" && pass "a broken catalog on reload: $(grep "catalog.yaml:3:" "$log")" \
+wait_log "$log" "catalog.yaml:3:" 5 && pass "a broken catalog on reload: $(grep "catalog.yaml:3:" "$log")" \
 	|| fail "a broken catalog on reload: no file:line in the log"
 [ "$(app_field zoom status)" = tolerated ] && pass "... and the old catalog stays in force" \
 	|| fail "after a broken reload zoom is $(app_field zoom status)"

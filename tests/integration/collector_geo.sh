@@ -293,7 +293,7 @@ print(any("tiny" in f["path"] or "corp" in f["path"] for f in json.load(sys.stdi
 printf 'apps:\n  - slug: tinyco\n    name: Tiny\n    vendor: X\n    category: nope\n    domains: [tiny-startup-example.co.uk]\n' \
 	> "$T/local.d/tiny.yaml"
 kill -HUP "$cpid"
-for _ in $(seq 100); do grep -q "reload: .*tiny.yaml" "$T/collector.log" && break; sleep 0.05; done
+wait_log "$T/collector.log" "reload: .*tiny.yaml" 5
 grep -q "reload: .*tiny.yaml:[0-9]*:" "$T/collector.log" \
 	&& pass "broken local file on reload: $(grep -o 'tiny.yaml:[0-9]*:.*' "$T/collector.log" | head -1)" \
 	|| fail "broken local file: no file:line in the log: $(tail -2 "$T/collector.log")"

@@ -112,8 +112,7 @@ for _ in $(seq 50); do [ "$(app_field boardly status)" = banned ] && break; slee
 # a broken catalog on reload: logged with its line, the old one stays
 printf 'apps:\n  - app: boardly\n    status: aproved\n' > "$T/catalog.yaml"
 kill -HUP "$cpid"
-for _ in $(seq 200); do grep -q "catalog.yaml:3:" "$T/collector.log" && break; sleep 0.05; done
-grep -q "catalog.yaml:3:" "$T/collector.log" && pass "broken catalog on reload: logged with its line" \
+wait_log "$T/collector.log" "catalog.yaml:3:" && pass "broken catalog on reload: logged with its line" \
 	|| fail "broken catalog: no file:line in the log: $(tail -2 "$T/collector.log")"
 [ "$(app_field boardly status)" = banned ] && pass "broken catalog on reload: the old one stays" \
 	|| fail "broken catalog: status now $(app_field boardly status)"

@@ -56,8 +56,7 @@ printf 'risk_weights:\n  default_base: 10\n  no_sso: lots\n' > "$T/weights.yaml"
 kill -HUP "$cpid"
 # the reload parses every signature file first: wait for its verdict, do
 # not guess how long that takes on a loaded machine
-for _ in $(seq 200); do grep -q "weights.yaml:3" "$T/collector.log" && break; sleep 0.05; done
-grep -q "weights.yaml:3" "$T/collector.log" || fail "reload error does not name the line: $(tail -2 "$T/collector.log")"
+wait_log "$T/collector.log" "weights.yaml:3" || fail "reload error does not name the line: $(tail -2 "$T/collector.log")"
 [ "$(page_score wetransfer)" = "$want" ] && pass "a broken file on SIGHUP keeps the weights in force" ||
 	fail "the weights changed after a failed reload"
 finish

@@ -56,6 +56,18 @@ wait_healthz() {
 	return 1
 }
 
+# Waits up to SECONDS (default 10) for a line matching PATTERN (grep) in
+# FILE, such as a daemon's verdict on a reload it was signalled to do.
+# 0 once it is there, 1 if it never came.
+wait_log() {
+	local file=$1 pattern=$2 tries=$((${3:-10} * 20))
+	for _ in $(seq "$tries"); do
+		grep -q -- "$pattern" "$file" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 finish() {
 	if [ "$failures" -ne 0 ]; then
 		echo "$failures failure(s)"
